@@ -1,0 +1,216 @@
+"""Convert NATS-Bench's official files, once, into the suite's columnar store.
+
+Work is split into chunks of architectures. Each chunk is flattened (in parallel, one process
+per core) into ``.{out}.partial/chunk-NNNNN.npz``, written atomically, so an interrupted
+conversion resumes with the chunks it lacks. The chunks are then assembled into the store in
+a temporary directory that is renamed onto ``out`` only when complete.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from suite.errors import DnasError, FormatError
+from suite.io import write_json, write_npz
+
+from . import metrics as M
+from . import nats
+from .store import StoreBuilder, _Source
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="arch", disable=not enabled or None, leave=False)
+
+
+def _flatten_chunk(records: list[tuple[int, dict]]) -> dict[str, np.ndarray]:
+    """Stack the flat arrays of several records: [n_records, ...], NaN where a record lacks a key."""
+    flat = [(i, nats.flatten_record(i, rec)) for i, rec in records]
+    keys = sorted({k for _, f in flat for k in f})
+    out: dict[str, np.ndarray] = {"index": np.array([i for i, _ in flat], dtype=np.int64)}
+    for k in keys:
+        shape = next(f[k].shape for _, f in flat if k in f)
+        arr = np.full((len(flat),) + shape, np.nan)
+        for r, (_, f) in enumerate(flat):
+            if k in f:
+                if f[k].shape != shape:
+                    raise FormatError(f"record {flat[r][0]}: {k} has {f[k].shape} values, others have {shape}")
+                arr[r] = f[k]
+        out[k] = arr
+    cfg = {}
+    for _, rec in records:
+        for ds, c in nats.record_config(rec).items():
+            cfg.setdefault(ds, c)
+    out["config_json"] = np.array(json.dumps(cfg))
+    return out
+
+
+def _convert_fast_chunk(src_path: str, space: str, indices: list[int], chunk_file: str) -> int:
+    src = nats.locate(src_path, space)
+    write_npz(chunk_file, **_flatten_chunk(list(nats.iter_fast_records(src, indices))))
+    return len(indices)
+
+
+def convert_nats(src_path: str | os.PathLike, space: str, out: str | os.PathLike, *,
+                 workers: int | None = None, chunk_size: int = 64, progress: bool = True,
+                 overwrite: bool = False) -> Path:
+    """Convert an official NATS-Bench fast-mode directory or full archive into a store at ``out``."""
+    src = nats.locate(src_path, space)
+    out = Path(out).expanduser()
+    if out.exists() and not overwrite:
+        raise DnasError(f"{out} already exists: pass --overwrite to replace it, or choose another --out")
+    partial = out.with_name(f".{out.name}.partial")
+    job = {"source": str(src.path.resolve()), "space": src.space.name, "layout": src.layout, "chunk_size": chunk_size}
+    if partial.exists():
+        try:
+            old = json.loads((partial / "job.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            old = None
+        if old != job:
+            raise DnasError(f"{partial} holds an unfinished conversion of another source or chunking; "
+                            f"delete that directory to start over")
+    partial.mkdir(parents=True, exist_ok=True)
+    write_json(partial / "job.json", job)
+
+    if src.layout == "fast-dir":
+        archs = nats.read_meta(src)
+        files = src.record_files()
+        bad = [i for i in files if i >= len(archs)]
+        if bad:
+            raise FormatError(f"{files[bad[0]]} has index {bad[0]}, beyond the {len(archs)} archs of the meta file")
+        indices = list(files)
+        records = None
+    else:
+        archs, records = nats.load_single_file(src)
+        indices = sorted(records)
+    chunks = [indices[k:k + chunk_size] for k in range(0, len(indices), chunk_size)]
+    chunk_files = [partial / f"chunk-{c:05d}.npz" for c in range(len(chunks))]
+    todo = [c for c, f in enumerate(chunk_files) if not f.exists()]
+
+    with _progress(len(indices), f"convert {src.path.name}", progress) as bar:
+        bar.update(sum(len(chunks[c]) for c in range(len(chunks)) if c not in set(todo)))
+        if records is not None:
+            for c in todo:
+                write_npz(chunk_files[c], **_flatten_chunk([(i, records[i]) for i in chunks[c]]))
+                bar.update(len(chunks[c]))
+        elif todo:
+            n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+            if n_workers == 1:
+                for c in todo:
+                    bar.update(_convert_fast_chunk(str(src.path), src.space.name, chunks[c], str(chunk_files[c])))
+            else:
+                with ProcessPoolExecutor(n_workers) as pool:
+                    futs = [pool.submit(_convert_fast_chunk, str(src.path), src.space.name, chunks[c],
+                                        str(chunk_files[c])) for c in todo]
+                    for fut in as_completed(futs):
+                        bar.update(fut.result())
+    version = src.path.name.replace("-simple", "").replace(f".{nats.PICKLE_EXT}", "")
+    store = assemble(chunk_files, archs, src.space.name, out, version,
+                     {"kind": "nats-bench", "path": str(src.path), "layout": src.layout}, progress)
+    shutil.rmtree(partial, ignore_errors=True)
+    return store
+
+
+def _parse_key(key: str) -> tuple[int, str, int, str] | None:
+    parts = key.split("/")
+    if len(parts) != 4:
+        return None
+    return int(parts[0]), parts[1], int(parts[2]), parts[3]
+
+
+def assemble(chunk_files: list[Path], archs: list[str], space: str, out: Path, version: str,
+             source: dict[str, Any], progress: bool = True) -> Path:
+    """Build the store from flattened chunks (see ``_flatten_chunk``)."""
+    from suite.spaces import get_space
+
+    schema: dict[tuple[int, str], dict[str, Any]] = {}
+    indices: list[np.ndarray] = []
+    config: dict[str, dict] = {}
+    for f in chunk_files:
+        with np.load(f, allow_pickle=False) as z:
+            indices.append(z["index"])
+            for ds, c in json.loads(str(z["config_json"])).items():
+                config.setdefault(ds, c)
+            for key in z.files:
+                parsed = _parse_key(key)
+                if parsed is None:
+                    continue
+                epochs, ds, seed, series = parsed
+                g = schema.setdefault((epochs, ds), {"seeds": set(), "series": set(), "n_epochs": None})
+                g["seeds"].add(seed)
+                g["series"].add(series)
+                if "." in series:
+                    n = z[key].shape[1]
+                    if g["n_epochs"] not in (None, n):
+                        raise FormatError(f"{ds} epochs={epochs}: records disagree on the epoch count "
+                                          f"({g['n_epochs']} vs {n})")
+                    g["n_epochs"] = n
+    slot_indices = np.sort(np.concatenate(indices)) if indices else np.zeros(0, dtype=np.int64)
+    builder = StoreBuilder(out, get_space(space), version, archs, slot_indices, source)
+    try:
+        slot_of = {int(i): s for s, i in enumerate(slot_indices)}
+        arrays: dict[tuple[int, str], dict[str, np.ndarray]] = {}
+        order = sorted(schema, key=lambda k: (k[0], M.DATASETS.index(k[1]) if k[1] in M.DATASETS else 99))
+        for key in order:
+            epochs, ds = key
+            g = schema[key]
+            seeds = sorted(g["seeds"])
+            g["seeds"] = seeds
+            base = f"e{epochs}/{ds}/"
+            arr = {"present": builder.array(base + "present.npy", (len(seeds), builder.n_slots), bool, False)}
+            for series in sorted(g["series"]):
+                shape = (g["n_epochs"], len(seeds), builder.n_slots) if "." in series else (len(seeds), builder.n_slots)
+                arr[series] = builder.array(f"{base}{series}.npy", shape)
+            arrays[key] = arr
+        with _progress(len(slot_indices), "assemble store", progress) as bar:
+            for f in chunk_files:
+                with np.load(f, allow_pickle=False) as z:
+                    cols = np.array([slot_of[int(i)] for i in z["index"]], dtype=np.int64)
+                    for k in z.files:
+                        parsed = _parse_key(k)
+                        if parsed is None:
+                            continue
+                        epochs, ds, seed, series = parsed
+                        s = schema[(epochs, ds)]["seeds"].index(seed)
+                        data = z[k]
+                        dst = arrays[(epochs, ds)][series]
+                        have = ~np.isnan(data) if data.ndim == 1 else ~np.all(np.isnan(data), axis=1)
+                        if series == "params":  # every record has params: it marks the runs present
+                            arrays[(epochs, ds)]["present"][s, cols[have]] = True
+                        if data.ndim == 1:
+                            dst[s, cols[have]] = data[have]
+                        else:
+                            dst[:, s, cols[have]] = data[have].T
+                    bar.update(len(cols))
+        for key in order:
+            epochs, ds = key
+            g = schema[key]
+            base = f"e{epochs}/{ds}/"
+            sets = [s for s in ("train", "x-valid", "x-test", "ori-test") if f"{s}.loss" in g["series"]]
+            metrics: dict[str, _Source] = {}
+            for split, set_name in M.SPLIT_SETS.get(ds, {"train": "train"}).items():
+                if set_name not in sets:
+                    continue
+                metrics[f"{split}-loss"] = _Source(f"{base}{set_name}.loss.npy", "value")
+                metrics[f"{split}-accuracy"] = _Source(f"{base}{set_name}.acc.npy", "value")
+                metrics[f"{split}-per-time"] = _Source(f"{base}{set_name}.alltime.npy", "per-time")
+                metrics[f"{split}-all-time"] = _Source(f"{base}{set_name}.alltime.npy", "value")
+            if "train.acc5" in g["series"]:
+                metrics[M.TRAIN_TOP5] = _Source(f"{base}train.acc5.npy", "value")
+            costs = {c: f"{base}{c}.npy" for c in ("params", "flops", "latency") if c in g["series"]}
+            builder.add_group(epochs, ds, g["n_epochs"], g["seeds"], metrics, costs, sets, config.get(ds))
+        for arr in arrays.values():
+            for a in arr.values():
+                a.flush()
+        del arrays
+        return builder.finish()
+    except BaseException:
+        builder.abort()
+        raise
