@@ -58,6 +58,28 @@ def _convert_fast_chunk(src_path: str, space: str, indices: list[int], chunk_fil
     return len(indices)
 
 
+def _flatten_all(src: nats.OfficialSource, records: dict[int, dict] | None, chunks: list[list[int]],
+                 chunk_files: list[Path], todo: list[int], workers: int | None, progress: bool) -> None:
+    done = set(range(len(chunks))) - set(todo)
+    with _progress(sum(len(c) for c in chunks), f"convert {src.path.name}", progress) as bar:
+        bar.update(sum(len(chunks[c]) for c in done))
+        if records is not None:
+            for c in todo:
+                write_npz(chunk_files[c], **_flatten_chunk([(i, records[i]) for i in chunks[c]]))
+                bar.update(len(chunks[c]))
+            return
+        n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+        if n_workers == 1:
+            for c in todo:
+                bar.update(_convert_fast_chunk(str(src.path), src.space.name, chunks[c], str(chunk_files[c])))
+            return
+        with ProcessPoolExecutor(n_workers) as pool:
+            futs = [pool.submit(_convert_fast_chunk, str(src.path), src.space.name, chunks[c], str(chunk_files[c]))
+                    for c in todo]
+            for fut in as_completed(futs):
+                bar.update(fut.result())
+
+
 def convert_nats(src_path: str | os.PathLike, space: str, out: str | os.PathLike, *,
                  workers: int | None = None, chunk_size: int = 64, progress: bool = True,
                  overwrite: bool = False) -> Path:
@@ -66,6 +88,19 @@ def convert_nats(src_path: str | os.PathLike, space: str, out: str | os.PathLike
     out = Path(out).expanduser()
     if out.exists() and not overwrite:
         raise DnasError(f"{out} already exists: pass --overwrite to replace it, or choose another --out")
+    if src.layout == "fast-dir":  # read and check the source before writing anything
+        archs = nats.read_meta(src)
+        files = src.record_files()
+        bad = [i for i in files if i >= len(archs)]
+        if bad:
+            raise FormatError(f"{files[bad[0]]} has index {bad[0]}, beyond the {len(archs)} archs of the meta file")
+        indices = list(files)
+        records = None
+    else:
+        archs, records = nats.load_single_file(src)
+        indices = sorted(records)
+    if not indices:
+        raise FormatError(f"{src.path} holds no architecture records")
     partial = out.with_name(f".{out.name}.partial")
     job = {"source": str(src.path.resolve()), "space": src.space.name, "layout": src.layout, "chunk_size": chunk_size}
     if partial.exists():
@@ -78,40 +113,18 @@ def convert_nats(src_path: str | os.PathLike, space: str, out: str | os.PathLike
                             f"delete that directory to start over")
     partial.mkdir(parents=True, exist_ok=True)
     write_json(partial / "job.json", job)
-
-    if src.layout == "fast-dir":
-        archs = nats.read_meta(src)
-        files = src.record_files()
-        bad = [i for i in files if i >= len(archs)]
-        if bad:
-            raise FormatError(f"{files[bad[0]]} has index {bad[0]}, beyond the {len(archs)} archs of the meta file")
-        indices = list(files)
-        records = None
-    else:
-        archs, records = nats.load_single_file(src)
-        indices = sorted(records)
     chunks = [indices[k:k + chunk_size] for k in range(0, len(indices), chunk_size)]
     chunk_files = [partial / f"chunk-{c:05d}.npz" for c in range(len(chunks))]
     todo = [c for c, f in enumerate(chunk_files) if not f.exists()]
-
-    with _progress(len(indices), f"convert {src.path.name}", progress) as bar:
-        bar.update(sum(len(chunks[c]) for c in range(len(chunks)) if c not in set(todo)))
-        if records is not None:
-            for c in todo:
-                write_npz(chunk_files[c], **_flatten_chunk([(i, records[i]) for i in chunks[c]]))
-                bar.update(len(chunks[c]))
-        elif todo:
-            n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
-            if n_workers == 1:
-                for c in todo:
-                    bar.update(_convert_fast_chunk(str(src.path), src.space.name, chunks[c], str(chunk_files[c])))
-            else:
-                with ProcessPoolExecutor(n_workers) as pool:
-                    futs = [pool.submit(_convert_fast_chunk, str(src.path), src.space.name, chunks[c],
-                                        str(chunk_files[c])) for c in todo]
-                    for fut in as_completed(futs):
-                        bar.update(fut.result())
+    try:
+        _flatten_all(src, records, chunks, chunk_files, todo, workers, progress)
+    except BaseException:
+        if not list(partial.glob("chunk-*.npz")):  # nothing worth resuming
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
     version = src.path.name.replace("-simple", "").replace(f".{nats.PICKLE_EXT}", "")
+    if not version.startswith("NATS-"):  # a renamed download: the space has one official release
+        version = src.space.official_prefix
     store = assemble(chunk_files, archs, src.space.name, out, version,
                      {"kind": "nats-bench", "path": str(src.path), "layout": src.layout}, progress)
     shutil.rmtree(partial, ignore_errors=True)

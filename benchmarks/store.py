@@ -244,7 +244,8 @@ class TabularBenchmark(Benchmark):
             value = float(col[row])
         if value != value:  # NaN: NATS-Bench evaluated some splits only at the final epoch
             raise KeyError(f"{metric} of arch {self.archs[index]} on {dataset} (epochs={epochs}) is not recorded "
-                           f"at iepoch={e}; NATS-Bench evaluated it at other epochs only (try iepoch=None)")
+                           f"at iepoch={e} in {self.version} (NATS-Bench evaluates some splits only at the last "
+                           f"epoch: try iepoch=None)")
         return value / (e + 1) if src.kind == "per-time" else value
 
     def query_many(self, archs: "Iterable[Any] | str", dataset: str, metric: str, epochs: int,
@@ -338,6 +339,8 @@ class TabularBenchmark(Benchmark):
         """FLOPs (M), params (MB), latency (s) and time totals, as the official ``get_cost_info``."""
         grp = self._group(dataset, epochs)
         index = self.index(arch)
+        if not grp.costs:  # an imported table: whatever cost columns it has
+            return {k: self.query(index, dataset, k, epochs) for k in M.COST_KEYS if k in grp.metrics}
         slot = self._slot(index)
         base = f"e{grp.epochs}/{grp.dataset}/"
         present = self._array(base + "present.npy")[:, slot]
@@ -436,8 +439,8 @@ class TabularBenchmark(Benchmark):
 
     # ---- Benchmark interface ---------------------------------------------------------------
     def evaluate(self, arch: Any, dataset: str, *, epochs: int, seed: Any = "mean") -> Evaluation:
-        return Evaluation(arch=self.archs[self.index(arch)], dataset=dataset, metrics=self.record(arch, dataset, epochs, seed),
-                          cost=self.cost(arch, dataset, epochs) if self._group(dataset, epochs).costs else {},
+        return Evaluation(arch=self.archs[self.index(arch)], dataset=dataset,
+                          metrics=self.record(arch, dataset, epochs, seed), cost=self.cost(arch, dataset, epochs),
                           source=f"{self.version} (tabular, epochs={epochs})")
 
     def describe(self) -> dict[str, Any]:

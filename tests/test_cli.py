@@ -1,0 +1,75 @@
+"""The ``dnas`` command line, run as a user runs it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from suite.cli import main
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "suite.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_info_lists_found_and_missing(tss_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tss_dir.parent))
+    assert main(["bench", "info"]) == 0
+    out = capsys.readouterr().out
+    assert "NATS-tss-v1_0-3ffb9-simple: NATS-Bench tss fast-mode dir, 3/15625 records" in out
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert main(["bench", "info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["found"] == [] and {m["space"] for m in info["missing"]} == {"tss", "sss"}
+    assert "NATS-tss-v1_0-3ffb9-simple.tar" in info["missing"][0]["how"]
+
+
+def test_convert_query_best_import(tss_dir, shared_data, tmp_path, capsys):
+    store = tmp_path / "tss"
+    assert main(["bench", "convert", "--nats", str(tss_dir), "--space", "tss", "--out", str(store), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_with_records"] == 3
+    assert main(["bench", "query", "--bench", str(store), "--arch", "11", "--dataset", "cifar10",
+                 "--epochs", "200", "--json"]) == 0
+    q = json.loads(capsys.readouterr().out)
+    assert q["index"] == 11 and q["metrics"]["test-accuracy"] > 90 and q["cost"]["params"] == 0.802426
+    assert main(["bench", "query", "--bench", str(store), "--arch", "11", "--dataset", "cifar10",
+                 "--epochs", "200", "--metric", "test-accuracy", "--seed", "777"]) == 0
+    assert "test-accuracy" in capsys.readouterr().out
+    tab = tmp_path / "tab"
+    assert main(["bench", "import", str(shared_data / "nb201-200ep-test-accuracy.csv"), "--arch-column",
+                 "ArchitectureString", "--metric", "test-accuracy=CIFAR10TestAccuracy200Epochs", "--dataset",
+                 "cifar10", "--epochs", "200", "--version", "NATS-tss-v1_0-3ffb9", "--out", str(tab),
+                 "--order", str(store)]) == 0
+    assert "test-accuracy for 15625 archs" in capsys.readouterr().out
+    assert main(["bench", "best", "--bench", str(tab), "--dataset", "cifar10", "--metric", "test-accuracy",
+                 "--epochs", "200", "--json"]) == 0
+    best = json.loads(capsys.readouterr().out)
+    assert best["index"] == 6111 and round(best["value"], 4) == 94.3733
+
+
+@pytest.mark.parametrize("args, text", [
+    (["bench", "query", "--bench", "{store}", "--arch", "11", "--dataset", "cifar10", "--epochs", "200",
+      "--metric", "valid-accuracy"], "use dataset='cifar10-valid'"),
+    (["bench", "query", "--bench", "{store}", "--arch", "|x~0|", "--dataset", "cifar10", "--epochs", "200"],
+     "malformed NB201 arch string"),
+    (["bench", "query", "--bench", "{tmp}", "--arch", "1", "--dataset", "cifar10", "--epochs", "200"],
+     "is not a dnas-suite store"),
+    (["bench", "convert", "--nats", "{tmp}/none", "--space", "tss", "--out", "{tmp}/o"], "no NATS-Bench data at"),
+])
+def test_errors_are_one_line(tss_store, tmp_path, args, text):
+    args = [a.format(store=tss_store, tmp=tmp_path) for a in args]
+    res = run(*args)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dnas: error: ") and text in lines[0]
+
+
+def test_console_script_is_installed():
+    import shutil
+
+    exe = shutil.which("dnas")
+    assert exe, "the package must be installed (pip install -e .) so that 'dnas' is on PATH"
+    res = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "bench" in res.stdout
