@@ -49,12 +49,13 @@ def _flatten_chunk(records: list[tuple[int, dict]]) -> dict[str, np.ndarray]:
         for ds, c in nats.record_config(rec).items():
             cfg.setdefault(ds, c)
     out["config_json"] = np.array(json.dumps(cfg))
+    out["schema_json"] = np.array(json.dumps({k: (v.shape[1] if v.ndim == 2 else 0) for k, v in out.items()
+                                              if _parse_key(k) is not None}))
     return out
 
 
-def _convert_fast_chunk(src_path: str, space: str, indices: list[int], chunk_file: str) -> int:
-    src = nats.locate(src_path, space)
-    write_npz(chunk_file, **_flatten_chunk(list(nats.iter_fast_records(src, indices))))
+def _convert_fast_chunk(src: nats.OfficialSource, files: dict[int, Path], indices: list[int], chunk_file: str) -> int:
+    write_npz(chunk_file, **_flatten_chunk(list(nats.iter_fast_records(src, indices, files))))
     return len(indices)
 
 
@@ -68,14 +69,15 @@ def _flatten_all(src: nats.OfficialSource, records: dict[int, dict] | None, chun
                 write_npz(chunk_files[c], **_flatten_chunk([(i, records[i]) for i in chunks[c]]))
                 bar.update(len(chunks[c]))
             return
+        files = src.record_files()  # list the directory once, not once per chunk
         n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
         if n_workers == 1:
             for c in todo:
-                bar.update(_convert_fast_chunk(str(src.path), src.space.name, chunks[c], str(chunk_files[c])))
+                bar.update(_convert_fast_chunk(src, {i: files[i] for i in chunks[c]}, chunks[c], str(chunk_files[c])))
             return
         with ProcessPoolExecutor(n_workers) as pool:
-            futs = [pool.submit(_convert_fast_chunk, str(src.path), src.space.name, chunks[c], str(chunk_files[c]))
-                    for c in todo]
+            futs = [pool.submit(_convert_fast_chunk, src, {i: files[i] for i in chunks[c]}, chunks[c],
+                                str(chunk_files[c])) for c in todo]
             for fut in as_completed(futs):
                 bar.update(fut.result())
 
@@ -151,16 +153,12 @@ def assemble(chunk_files: list[Path], archs: list[str], space: str, out: Path, v
             indices.append(z["index"])
             for ds, c in json.loads(str(z["config_json"])).items():
                 config.setdefault(ds, c)
-            for key in z.files:
-                parsed = _parse_key(key)
-                if parsed is None:
-                    continue
-                epochs, ds, seed, series = parsed
+            for key, n in json.loads(str(z["schema_json"])).items():  # shapes without reading arrays
+                epochs, ds, seed, series = _parse_key(key)  # type: ignore[misc]
                 g = schema.setdefault((epochs, ds), {"seeds": set(), "series": set(), "n_epochs": None})
                 g["seeds"].add(seed)
                 g["series"].add(series)
                 if "." in series:
-                    n = z[key].shape[1]
                     if g["n_epochs"] not in (None, n):
                         raise FormatError(f"{ds} epochs={epochs}: records disagree on the epoch count "
                                           f"({g['n_epochs']} vs {n})")

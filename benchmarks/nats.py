@@ -127,14 +127,10 @@ def read_meta(src: OfficialSource) -> list[str]:
 # ---- flattening one record ---------------------------------------------------------------
 
 def _series(values: Any, keys: list, n: int) -> np.ndarray:
-    out = np.full(n, np.nan)
     if values is None:
-        return out
-    for i, k in enumerate(keys):
-        v = values.get(k)
-        if v is not None:
-            out[i] = float(v)
-    return out
+        return np.full(n, np.nan)
+    nan = float("nan")
+    return np.array([nan if (v := values.get(k)) is None else float(v) for k in keys], dtype=np.float64)
 
 
 def flatten_record(index: int, hp2state: dict) -> dict[str, np.ndarray]:
@@ -164,14 +160,14 @@ def flatten_record(index: int, hp2state: dict) -> dict[str, np.ndarray]:
             if rc.train_acc5es is not None:
                 out[f"{base}/train.acc5"] = _series(rc.train_acc5es, ep, n)
             out[f"{base}/train.time"] = _series(times, ep, n)
+            out[f"{base}/train.alltime"] = np.cumsum(out[f"{base}/train.time"])  # sequential, as sum()
             for name in rc.eval_names:
                 keys = [f"{name}@{i}" for i in ep]
                 etimes = rc.eval_times if isinstance(rc.eval_times, dict) and rc.eval_times else None
                 out[f"{base}/{name}.loss"] = _series(rc.eval_losses, keys, n)
                 out[f"{base}/{name}.acc"] = _series(rc.eval_acc1es, keys, n)
                 out[f"{base}/{name}.time"] = _series(etimes, keys, n)
-            for key in [k for k in out if k.startswith(base + "/") and k.endswith(".time")]:
-                out[key[:-len("time")] + "alltime"] = np.cumsum(out[key])  # sequential, as sum()
+                out[f"{base}/{name}.alltime"] = np.cumsum(out[f"{base}/{name}.time"])
             out[f"{base}/params"] = np.array(float(rc.params))
             out[f"{base}/flops"] = np.array(float(rc.flop))
             out[f"{base}/latency"] = np.array(float(rc.get_latency()))
@@ -192,8 +188,9 @@ def record_config(hp2state: dict) -> dict[str, dict[str, Any]]:
     return configs
 
 
-def iter_fast_records(src: OfficialSource, indices: list[int]) -> Iterator[tuple[int, dict]]:
-    files = src.record_files()
+def iter_fast_records(src: OfficialSource, indices: list[int],
+                      files: dict[int, Path] | None = None) -> Iterator[tuple[int, dict]]:
+    files = files if files is not None else src.record_files()
     for i in indices:
         data = load_pbz2(files[i])
         if not isinstance(data, dict):

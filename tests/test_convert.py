@@ -78,7 +78,8 @@ def test_interrupted_conversion_resumes(tss_dir, tss_store, tmp_path, monkeypatc
     (src / "000284.pickle.pbz2").write_bytes(good)
     flattened: list[list[int]] = []
     real = nats.iter_fast_records
-    monkeypatch.setattr(nats, "iter_fast_records", lambda s, idx: flattened.append(list(idx)) or real(s, idx))
+    monkeypatch.setattr(nats, "iter_fast_records",
+                        lambda s, idx, *a: flattened.append(list(idx)) or real(s, idx, *a))
     convert_nats(src, "tss", out, workers=1, chunk_size=1, progress=False)
     assert flattened == [[284]]  # only the missing chunk was redone
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items() if p.exists()) and not partial.exists()
