@@ -11,6 +11,7 @@ import sys
 from typing import Any, Sequence
 
 from suite.errors import DnasError
+from suite.runner import NonFiniteLoss
 
 
 def _pairs(items: Sequence[str] | None, flag: str) -> dict[str, str]:
@@ -155,6 +156,37 @@ def _isnan(a):
     return np.isnan(a)
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from suite.runner import SearchConfig, resume_search, run_search
+
+    if args.resume:
+        store = resume_search(args.resume, progress=not args.json)
+    else:
+        data: dict[str, Any] = {}
+        if args.config:
+            data = {k: v for k, v in vars(SearchConfig.from_yaml(args.config)).items()}
+        for key in ("method", "space", "dataset", "data_dir", "protocol_dir", "bench", "seed", "device", "out", "name"):
+            value = getattr(args, key)
+            if value is not None:
+                data[key] = value
+        hparams = dict(data.get("hparams") or {})
+        hparams.update(_pairs(args.set, "--set"))
+        if args.epochs is not None:
+            hparams["epochs"] = args.epochs
+        data["hparams"] = hparams
+        if "method" not in data:
+            raise DnasError("name a method with --method (see 'dnas list methods') or give a CONFIG.yaml")
+        store = run_search(SearchConfig.from_dict(data), progress=not args.json)
+    final = store.final or {}
+    if args.json:
+        _print_json({"run": str(store.path), "status": store.status.get("status"), **final})
+    else:
+        print(f"run {store.path}: {store.status.get('status')}\n  arch {final.get('arch')}")
+        for k, v in (final.get("lookups") or {}).items():
+            print(f"  {k:<40} {_fmt(v)}")
+    return 0
+
+
 def cmd_list_methods(args: argparse.Namespace) -> int:
     from methods import list_methods
 
@@ -239,6 +271,25 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp)
     sp.set_defaults(func=cmd_bench_import)
 
+    sp = sub.add_parser("search", help="run a differentiable NAS search, looked up every epoch")
+    sp.add_argument("config", nargs="?", help="a YAML config (flags override its values)")
+    sp.add_argument("--method", help="registered method, e.g. darts-v1 (see 'dnas list methods')")
+    sp.add_argument("--space", help="nb201 (= tss) or darts (default nb201)")
+    sp.add_argument("--dataset", help="cifar10, cifar100, ImageNet16-120 or digits (default cifar10)")
+    sp.add_argument("--data-dir", dest="data_dir", help="directory holding the dataset's official files")
+    sp.add_argument("--protocol-dir", dest="protocol_dir",
+                    help="NATS-Bench split files (cifar-split.txt, ...), from AutoDL-Projects configs/nas-benchmark")
+    sp.add_argument("--bench", help="tabular store to look each epoch's architecture up in")
+    sp.add_argument("--seed", type=int)
+    sp.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
+    sp.add_argument("--out", help="parent directory of run directories (default runs/)")
+    sp.add_argument("--name", help="run directory name (default: method-space-dataset-seed-time)")
+    sp.add_argument("--epochs", type=int, help="search epochs (default: the method's published setting)")
+    sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a method hyperparameter")
+    sp.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    common(sp)
+    sp.set_defaults(func=cmd_search)
+
     lst = sub.add_parser("list", help="list registered things")
     lsub = lst.add_subparsers(dest="list_command", required=True)
     sp = lsub.add_parser("methods", help="registered search methods")
@@ -252,6 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except NonFiniteLoss as exc:
+        print(f"dnas: error: {exc}", file=sys.stderr)
+        return 3
     except (DnasError, ValueError, KeyError, FileNotFoundError, PermissionError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"dnas: error: {msg}", file=sys.stderr)
@@ -259,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dnas: interrupted (a conversion resumes where it stopped when run again)", file=sys.stderr)
         return 130
+
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,174 @@
+"""The ``Method`` base class: a method is its edge plan, its update step and its derivation rule.
+
+Subclasses declare ``PARAMS`` (validated hyperparameters) and ``SPACE_DEFAULTS`` (the
+published settings per space) and implement ``plans`` and ``step``; ``derive`` defaults to
+the space's argmax / top-2 rule. Randomness comes from the run seed only: the network is
+initialised under a forked RNG and the method draws from its own ``torch.Generator``.
+"""
+from __future__ import annotations
+
+import abc
+import math
+from typing import Any, ClassVar, Mapping
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from suite.params import Param, choice, non_negative, positive, resolve
+from suite.spaces.mixing import EdgePlan
+from suite.spaces.search import SearchSpace, get_search_space
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+COMMON_PARAMS: dict[str, Param] = {
+    "epochs": positive("search epochs", 50, int),
+    "batch_size": positive("images per batch (train and valid each)", 64, int),
+    "channels": positive("initial channels C of the supernet", 16, int),
+    "depth": positive("cells per stage (nb201, N) or cells in all (darts)", 5, int),
+    "lr": positive("weight SGD learning rate at the start of the cosine schedule", 0.025, float),
+    "lr_min": non_negative("weight learning rate at the end of the cosine schedule", 0.001, float),
+    "momentum": non_negative("weight SGD momentum", 0.9, float),
+    "nesterov": Param(True, "Nesterov momentum for the weights", bool),
+    "weight_decay": non_negative("weight SGD weight decay", 5e-4, float),
+    "grad_clip": positive("max global gradient norm of the weights", 5.0, float),
+    "arch_lr": positive("architecture Adam learning rate", 3e-4, float),
+    "arch_weight_decay": non_negative("architecture Adam weight decay", 1e-3, float),
+    "arch_beta1": non_negative("architecture Adam beta1", 0.5, float),
+    "arch_start_epoch": non_negative("first epoch with architecture updates", 0, int),
+    "alpha_init": positive("std of the random initial architecture parameters", 1e-3, float),
+}
+
+NB201_PROTOCOL = {"epochs": 50, "batch_size": 64, "channels": 16, "depth": 5, "lr": 0.025, "lr_min": 0.001,
+                  "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}
+"""AutoDL-Projects configs/nas-benchmark/algos/DARTS.config (NATS-Bench search protocol)."""
+DARTS_PROTOCOL = {"epochs": 50, "batch_size": 64, "channels": 16, "depth": 8, "lr": 0.025, "lr_min": 0.001,
+                  "momentum": 0.9, "nesterov": False, "weight_decay": 3e-4}
+"""quark0/darts cnn/train_search.py."""
+
+
+class Method(abc.ABC):
+    """A differentiable NAS method bound to one search space, dataset shape and seed."""
+
+    PARAMS: ClassVar[dict[str, Param]] = {}
+    SPACE_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {"nb201": NB201_PROTOCOL, "darts": DARTS_PROTOCOL}
+    partial: int = 1
+
+    def __init__(self, name: str, space: str, num_classes: int, in_channels: int = 3, *, seed: int = 0,
+                 device: str | torch.device = "cpu", fixed: Mapping[str, Any] | None = None, **hparams: Any) -> None:
+        self.name = name
+        self.space: SearchSpace = get_search_space(space)
+        clash = sorted(set(hparams) & set(fixed or {}))
+        if clash:
+            raise ValueError(f"{clash[0]!r} is fixed by the method name {name}; choose another registered variant")
+        spec = {**COMMON_PARAMS, **self.PARAMS}
+        defaults = {**self.SPACE_DEFAULTS.get(self.space.name, {}), **(fixed or {})}
+        spec = {k: Param(defaults.get(k, p.default), p.doc, p.kind, p.check, p.rule, p.choices) for k, p in spec.items()}
+        self.hp: dict[str, Any] = resolve(name, spec, hparams)
+        self.device = torch.device(device)
+        self.seed = seed
+        self.generator = torch.Generator().manual_seed(seed + 1)  # the method's own randomness
+        self.epoch = 0
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.net = self.build_network(num_classes, in_channels).to(self.device)
+        self.alphas = nn.ParameterDict({
+            g: nn.Parameter(self.hp["alpha_init"] * torch.randn(self.space.n_edges, len(self.space.ops),
+                                                                  generator=self.generator).to(self.device))
+            for g in self.space.groups})
+        self.extra_arch_parameters()
+        self.w_opt = torch.optim.SGD(self.net.parameters(), self.hp["lr"], momentum=self.hp["momentum"],
+                                     nesterov=self.hp["nesterov"] and self.hp["momentum"] > 0,
+                                     weight_decay=self.hp["weight_decay"])
+        self.a_opt = torch.optim.Adam(self.arch_parameters(), self.hp["arch_lr"], betas=(self.hp["arch_beta1"], 0.999),
+                                      weight_decay=self.hp["arch_weight_decay"])
+
+    # ---- what a method defines --------------------------------------------------------------
+    def build_network(self, num_classes: int, in_channels: int) -> nn.Module:
+        return self.space.build(num_classes, in_channels, self.hp["channels"], self.hp["depth"], self.partial)
+
+    def extra_arch_parameters(self) -> None:
+        """Hook: create architecture parameters beyond α (e.g. PC-DARTS's edge weights)."""
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return list(self.alphas.values())
+
+    def plans(self) -> dict[str, EdgePlan]:
+        """How each cell type mixes its edges this forward pass (default: softmax over all ops)."""
+        return {g: EdgePlan(F.softmax(a, dim=-1)) for g, a in self.alphas.items()}
+
+    @abc.abstractmethod
+    def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
+        """One search iteration; returns detached 0-d tensors (losses, accuracies)."""
+
+    def arch_weights(self) -> dict[str, torch.Tensor]:
+        """The op weights the derivation reads (softmax of α by default), detached, on CPU."""
+        return {g: F.softmax(a.detach(), dim=-1).cpu() for g, a in self.alphas.items()}
+
+    def derive(self) -> Any:
+        """The discrete architecture now (an ``Arch`` for nb201, a ``Genotype`` for darts)."""
+        return self.space.derive_argmax(self.arch_weights())
+
+    # ---- shared machinery --------------------------------------------------------------------
+    def on_epoch_start(self, epoch: int) -> None:
+        """Set the epoch and the cosine learning rate (annealed per epoch, as the references do)."""
+        self.epoch = epoch
+        lr, lo, n = self.hp["lr"], self.hp["lr_min"], self.hp["epochs"]
+        for group in self.w_opt.param_groups:
+            group["lr"] = lo + (lr - lo) * (1 + math.cos(math.pi * epoch / n)) / 2
+
+    @property
+    def lr(self) -> float:
+        return self.w_opt.param_groups[0]["lr"]
+
+    @property
+    def arch_active(self) -> bool:
+        return self.epoch >= self.hp["arch_start_epoch"]
+
+    def logits(self, x: torch.Tensor, plans: dict[str, EdgePlan] | None = None) -> torch.Tensor:
+        return self.space.forward(self.net, x, plans if plans is not None else self.plans())
+
+    def loss_acc(self, batch: Batch, plans: dict[str, EdgePlan] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch
+        out = self.logits(x, plans)
+        return F.cross_entropy(out, y), (out.argmax(-1) == y).float().mean()
+
+    def weight_step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step on the network weights (gradient clipped)."""
+        self.w_opt.zero_grad(set_to_none=True)
+        loss, acc = self.loss_acc(batch)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.net.parameters(), self.hp["grad_clip"])
+        self.w_opt.step()
+        return loss.detach(), acc.detach()
+
+    def arch_step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """One first-order Adam step on the architecture parameters."""
+        self.a_opt.zero_grad(set_to_none=True)
+        loss, acc = self.loss_acc(batch)
+        loss.backward()
+        self.a_opt.step()
+        self.net.zero_grad(set_to_none=True)
+        return loss.detach(), acc.detach()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict(), "alphas": {k: v.detach().clone() for k, v in self.named_arch().items()},
+                "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(),
+                "generator": self.generator.get_state(), "epoch": self.epoch}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        with torch.no_grad():
+            for k, p in self.named_arch().items():
+                p.copy_(state["alphas"][k])
+        self.w_opt.load_state_dict(state["w_opt"])
+        self.a_opt.load_state_dict(state["a_opt"])
+        self.generator.set_state(state["generator"])
+        self.epoch = state["epoch"]
+
+    def named_arch(self) -> dict[str, nn.Parameter]:
+        """Every architecture parameter by name (for checkpoints and logs)."""
+        return {f"alpha.{g}": p for g, p in self.alphas.items()}
+
+    def config(self) -> dict[str, Any]:
+        return {"method": self.name, "space": self.space.name, **self.hp}

@@ -1,0 +1,81 @@
+"""Supernets: the NB201 supernet with one-hot weights is the stand-alone network; DARTS space basics."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from suite.spaces import darts
+from suite.spaces.mixing import EdgePlan, one_hot_plan
+from suite.spaces.nb201 import OPS, Arch
+from suite.spaces.nb201_net import NB201Network, subnet_state_dict
+
+ARCHS = [
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+    "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
+    "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|none~0|nor_conv_1x1~1|none~2|",
+    "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("train_mode", [True, False])
+def test_one_hot_supernet_is_the_standalone_network(arch, train_mode):
+    torch.manual_seed(0)
+    a = Arch.parse(arch)
+    supernet = NB201Network(8, 2, 10, bn_affine=True, bn_track=True)
+    with torch.no_grad():  # non-trivial BN statistics and affine parameters
+        for m in supernet.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5), m.bias.uniform_(-0.5, 0.5)
+    standalone = NB201Network(8, 2, 10, arch=a)
+    standalone.load_state_dict(subnet_state_dict(supernet, a))
+    supernet.train(train_mode), standalone.train(train_mode)
+    x = torch.randn(6, 3, 16, 16)
+    plan = EdgePlan(one_hot_plan(list(a.op_indices), len(OPS)).weights)  # dense one-hot: every op runs
+    y_super, y_alone = supernet(x, plan), standalone(x)
+    assert torch.allclose(y_super, y_alone, atol=1e-5, rtol=1e-5)
+    assert torch.allclose(supernet(x, one_hot_plan(list(a.op_indices), len(OPS))), y_alone, atol=1e-5, rtol=1e-5)
+
+
+def test_standalone_network_allocates_only_its_ops():
+    a = Arch.parse(ARCHS[2])  # one 1x1 conv per cell, no 3x3
+    net = NB201Network(16, 5, 10, arch=a)
+    per_cell = 16 * 16  # the 1x1 conv of the first stage's cells
+    full = NB201Network(16, 5, 10, arch=Arch.parse(ARCHS[0]))
+    assert sum(p.numel() for p in net.parameters()) < sum(p.numel() for p in full.parameters())
+    assert any(p.numel() == per_cell for p in net.cells[0].parameters())
+    with pytest.raises(ValueError, match="needs an EdgePlan"):
+        NB201Network(8, 1, 10)(torch.randn(2, 3, 8, 8))
+
+
+def test_supernet_gradients_reach_all_alphas():
+    net = NB201Network(8, 1, 10)
+    alpha = torch.zeros(6, 5, requires_grad=True)
+    net(torch.randn(4, 3, 8, 8), EdgePlan(torch.softmax(alpha, -1))).sum().backward()
+    assert alpha.grad is not None and (alpha.grad.abs().sum(-1) > 0).all()
+
+
+def test_darts_search_network_and_genotype():
+    net = darts.DartsSearchNetwork(8, 5, 10)
+    plans = {g: EdgePlan(torch.softmax(torch.randn(14, 8), -1)) for g in ("normal", "reduce")}
+    assert net(torch.randn(2, 3, 16, 16), plans).shape == (2, 10)
+    assert len(darts.EDGES) == 14 and darts.EDGES[:3] == ((0, 2), (1, 2), (0, 3))
+    w = torch.full((14, 8), 0.1)
+    w[0, darts.OPS.index("none")] = 5.0  # none never wins
+    w[1, darts.OPS.index("sep_conv_3x3")] = 0.9
+    w[0, darts.OPS.index("max_pool_3x3")] = 0.5
+    gene = darts.derive_top2(w)
+    assert gene[:2] == (("sep_conv_3x3", 1), ("max_pool_3x3", 0)) and len(gene) == 8
+    g = darts.Genotype(gene, (2, 3, 4, 5), gene, (2, 3, 4, 5))
+    assert darts.Genotype.parse(g.to_str()) == g
+    with pytest.raises(ValueError, match="unknown DARTS op 'conv_7x7'"):
+        darts.Genotype.parse(g.to_str().replace("sep_conv_3x3", "conv_7x7"))
+
+
+def test_partial_channel_darts_edge_shapes():
+    net = darts.DartsSearchNetwork(8, 3, 10, partial=4)
+    plans = {g: EdgePlan(torch.softmax(torch.randn(14, 8), -1), edge_scale=torch.rand(14)) for g in ("normal", "reduce")}
+    assert net(torch.randn(2, 3, 16, 16), plans).shape == (2, 10)
+    sep = net.cells[0].edges[0].ops[darts.OPS.index("sep_conv_3x3")]
+    assert sep[1].in_channels == 2  # C/K channels
