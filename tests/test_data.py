@@ -14,22 +14,14 @@ from PIL import Image
 from suite import data
 from suite.errors import FormatError, MissingFileError
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import SHARED, need
+
 SAMPLES = SHARED / "cifar-samples"
 PROTOCOL = SHARED / "nats-protocol"
 
 CIFAR10_TRAIN_PER_BATCH = 3          # 5 batches x 3 = 15 train images, 5 test images
 CIFAR100_TRAIN = 12                  # 12 train, 8 test
 IN16_PER_BATCH = 3                   # 10 batches x 3 = 30 train images, 10 val images
-
-
-def need(path: Path) -> Path:
-    """``path``, or skip when the shared data is absent (fail in CI, which always has it)."""
-    if not path.exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{path} is missing in CI: ../shared/data must be beside the checkout")
-        pytest.skip(f"real reference data not found at {path} (it lives in ../shared/data)")
-    return path
 
 
 def read_pngs(prefix: str) -> tuple[np.ndarray, np.ndarray]:
