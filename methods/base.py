@@ -53,6 +53,8 @@ class Method(abc.ABC):
     PARAMS: ClassVar[dict[str, Param]] = {}
     SPACE_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {"nb201": NB201_PROTOCOL, "darts": DARTS_PROTOCOL}
     partial: int = 1
+    op_groups: ClassVar[dict[str, int] | None] = None
+    share_sources: ClassVar[bool] = False
 
     def __init__(self, name: str, space: str, num_classes: int, in_channels: int = 3, *, seed: int = 0,
                  device: str | torch.device = "cpu", fixed: Mapping[str, Any] | None = None, **hparams: Any) -> None:
@@ -85,7 +87,8 @@ class Method(abc.ABC):
 
     # ---- what a method defines --------------------------------------------------------------
     def build_network(self, num_classes: int, in_channels: int) -> nn.Module:
-        return self.space.build(num_classes, in_channels, self.hp["channels"], self.hp["depth"], self.partial)
+        return self.space.build(num_classes, in_channels, self.hp["channels"], self.hp["depth"], self.partial,
+                                self.op_groups, self.share_sources)
 
     def extra_arch_parameters(self) -> None:
         """Hook: create architecture parameters beyond α (e.g. PC-DARTS's edge weights)."""

@@ -79,3 +79,65 @@ def test_partial_channel_darts_edge_shapes():
     assert net(torch.randn(2, 3, 16, 16), plans).shape == (2, 10)
     sep = net.cells[0].edges[0].ops[darts.OPS.index("sep_conv_3x3")]
     assert sep[1].in_channels == 2  # C/K channels
+
+
+def _groups_net(space: str):
+    torch.manual_seed(0)
+    if space == "nb201":
+        groups = {"skip_connect": 1, "nor_conv_3x3": 1}
+        return NB201Network(8, 1, 10, partial=2, op_groups=groups), 6, 5, (lambda n, x, p: n(x, p))
+    groups = {"avg_pool_3x3": 1, "skip_connect": 1, "sep_conv_5x5": 1, "dil_conv_5x5": 1}
+    return darts.DartsSearchNetwork(8, 3, 10, partial=2, op_groups=groups), 14, 8, \
+        (lambda n, x, p: n(x, {"normal": p, "reduce": p}))
+
+
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+def test_gated_paths_add_up_and_a_closed_path_computes_nothing(space):
+    net, n_edges, n_ops, run = _groups_net(space)
+    x = torch.randn(4, 3, 8, 8)
+    w = torch.rand(n_edges, n_ops)
+    both = run(net, x, EdgePlan(w, gates=[(1.0, 1.0)] * n_edges))
+    p0 = run(net, x, EdgePlan(w, gates=[(1.0, 0.0)] * n_edges))
+    p1 = run(net, x, EdgePlan(w, gates=[(0.0, 1.0)] * n_edges))
+    assert both.shape == p0.shape == (4, 10) and not torch.allclose(p0, p1)
+    # with path 1 closed, no op of group 1 runs: its weights get no gradient at all
+    group1 = [p for name, p in net.named_parameters() if ("nor_conv_3x3" in name and space == "nb201")
+              or (space == "darts" and ".ops.5." in name)]
+    assert group1
+    out = run(net, x, EdgePlan(w, gates=[(1.0, 0.0)] * n_edges)).sum()
+    grads = torch.autograd.grad(out, group1, allow_unused=True)
+    assert all(g is None for g in grads)
+    out = run(net, x, EdgePlan(w, gates=[(0.0, 1.0)] * n_edges)).sum()
+    assert any(g is not None for g in torch.autograd.grad(out, group1, allow_unused=True))
+
+
+def test_edge_sum_of_paths_on_one_cell():
+    from suite.spaces.nb201_net import NB201Cell
+
+    torch.manual_seed(0)
+    cell = NB201Cell(8, [list(OPS)] * 6, partial=2, op_groups={"skip_connect": 1, "nor_conv_3x3": 1})
+    x, w = torch.randn(3, 8, 6, 6), torch.rand(6, 5)
+    only = lambda g: [g] * 6  # noqa: E731
+    # node 1 has a single in-edge: its output is exactly path0 + path1 - (the doubly bypassed input)
+    a = cell(x, EdgePlan(w, gates=only((1.0, 1.0))))
+    assert a.shape == x.shape
+
+
+def test_shared_sources_and_per_cell_plans():
+    shared = NB201Network(8, 2, 10, share_sources=True)
+    per_edge = NB201Network(8, 2, 10)
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n(shared) < n(per_edge)
+    plans = [EdgePlan(torch.softmax(torch.randn(6, 5), -1)) for _ in range(shared.num_search_cells)]
+    x = torch.randn(2, 3, 8, 8)
+    assert shared(x, plans).shape == (2, 10)
+    with pytest.raises(ValueError, match="cell plans for 6 cells"):
+        shared(x, plans[:2])
+    d = darts.DartsSearchNetwork(8, 3, 10, share_sources=True)
+    from suite.spaces.search import get_search_space
+
+    counts = get_search_space("darts").cell_counts(d)
+    assert counts == {"normal": 1, "reduce": 2}  # 3 cells: reductions at 1/3 and 2/3
+    dp = {k: [EdgePlan(torch.rand(14, 8)) for _ in range(n)] for k, n in counts.items()}
+    assert d(torch.randn(2, 3, 8, 8), dp).shape == (2, 10)
+    assert len(d.cells[0].edges) == 5  # one op set per source node

@@ -79,11 +79,17 @@ def derive_top2(weights: torch.Tensor, exclude: str = "none") -> tuple[tuple[str
 
 
 class MixedOp(nn.Module):
-    """All 8 ops of one edge; pools get a non-affine BN as in the DARTS search cell."""
+    """The 8 ops of one edge (or of one source node, when shared); pools get a non-affine BN.
 
-    def __init__(self, c: int, stride: int, partial: int = 1) -> None:
+    With ``partial`` > 1 op ``o`` acts on channel group ``op_groups[o]`` (default 0) and the
+    plan's gates decide which groups pass through (PC-DARTS, FP-DARTS); on stride-2 edges the
+    passed-through channels are max-pooled 2x2.
+    """
+
+    def __init__(self, c: int, stride: int, partial: int = 1, op_groups: dict[str, int] | None = None) -> None:
         super().__init__()
         self.partial, self.stride = partial, stride
+        self.group = [(op_groups or {}).get(name, 0) for name in OPS]
         cp = c // partial
         self.ops = nn.ModuleList()
         for name in OPS:
@@ -92,46 +98,81 @@ class MixedOp(nn.Module):
                 op = nn.Sequential(op, bn(cp, False, False))
             self.ops.append(op)
 
-    def forward(self, x: torch.Tensor, plan: EdgePlan, edge: int) -> torch.Tensor:
-        cp = x.shape[1] // self.partial
-        xin = x[:, :cp] if self.partial > 1 else x
-        acc = None
+    def split(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return list(x.split(x.shape[1] // self.partial, dim=1)) if self.partial > 1 else [x]
+
+    def outputs(self, x: torch.Tensor, ops: set[int]) -> dict[int, torch.Tensor]:
+        """The raw output of each op in ``ops`` (``none`` is never computed)."""
+        xg = self.split(x)
+        return {k: self.ops[k](xg[self.group[k]]) for k in sorted(ops) if OPS[k] != "none"}
+
+    def combine(self, x: torch.Tensor, outs: dict[int, torch.Tensor], plan: EdgePlan, edge: int) -> torch.Tensor:
+        """The edge output from precomputed op outputs, as the plan weighs, gates and scales them."""
+        xg = self.split(x)
+        parts: list[torch.Tensor | None] = [None] * self.partial
         for k in plan.ops_of(edge):
-            if OPS[k] == "none":
-                continue
-            t = self.ops[k](xin)
-            w = plan.weights[edge, k]
-            acc = t * w if acc is None else torch.addcmul(acc, t, w)
-        if acc is None:
-            acc = xin[:, :, :: self.stride, :: self.stride] * 0.0
-        if self.partial > 1:
-            rest = x[:, cp:]
-            rest = F.max_pool2d(rest, 2, 2) if self.stride == 2 else rest
-            acc = channel_shuffle(torch.cat([acc, rest], dim=1), self.partial)
+            if k in outs:
+                g, w = self.group[k], plan.weights[edge, k]
+                parts[g] = outs[k] * w if parts[g] is None else torch.addcmul(parts[g], outs[k], w)
+        gate = plan.gate(edge, self.partial)
+        chunks = []
+        for g in range(self.partial):
+            chunk = None
+            if parts[g] is not None and gate[g]:
+                chunk = parts[g] if gate[g] == 1.0 else parts[g] * gate[g]
+            bypass = sum(gate) - gate[g] if self.partial > 1 else 0.0
+            if bypass:
+                keep = F.max_pool2d(xg[g], 2, 2) if self.stride == 2 else xg[g]
+                keep = keep if bypass == 1.0 else keep * bypass
+                chunk = keep if chunk is None else chunk + keep
+            if chunk is None:
+                chunk = xg[g][:, :, :: self.stride, :: self.stride] * 0.0
+            chunks.append(chunk)
+        out = chunks[0] if self.partial == 1 else channel_shuffle(torch.cat(chunks, dim=1), self.partial)
         rest_w = plan.skipped_weight(edge)
         if rest_w is not None:
-            acc = acc + rest_w
+            out = out + rest_w
         if plan.edge_scale is not None:
-            acc = acc * plan.edge_scale[edge]
-        return acc
+            out = out * plan.edge_scale[edge]
+        return out
+
+    def forward(self, x: torch.Tensor, plan: EdgePlan, edge: int) -> torch.Tensor:
+        return self.combine(x, self.outputs(x, set(plan.ops_of(edge))), plan, edge)
 
 
 class SearchCell(nn.Module):
-    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, partial: int) -> None:
+    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, partial: int,
+                 op_groups: dict[str, int] | None = None, share_sources: bool = False) -> None:
         super().__init__()
-        self.reduction = reduction
+        self.reduction, self.shared = reduction, share_sources
         self.pre0 = FactorizedReduce(c_pp, c, False, False) if reduction_prev else ReLUConvBN(c_pp, c, 1, 1, 0, 1, False, False)
         self.pre1 = ReLUConvBN(c_p, c, 1, 1, 0, 1, False, False)
-        self.edges = nn.ModuleList(MixedOp(c, 2 if reduction and s < 2 else 1, partial) for s, _ in EDGES)
+        stride = [2 if reduction and s < 2 else 1 for s, _ in EDGES]
+        if share_sources:  # one op set per source node, used by all its out-edges
+            sources = sorted({s for s, _ in EDGES})
+            self.edges = nn.ModuleList(MixedOp(c, 2 if reduction and s < 2 else 1, partial, op_groups) for s in sources)
+            self.module_of = [s for s, _ in EDGES]
+        else:
+            self.edges = nn.ModuleList(MixedOp(c, st, partial, op_groups) for st in stride)
+            self.module_of = list(range(len(EDGES)))
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, plan: EdgePlan) -> torch.Tensor:
         states = [self.pre0(s0), self.pre1(s1)]
+        cache: dict[int, dict[int, torch.Tensor]] = {}
         for t in range(2, STEPS + 2):
             total = None
             for e, (s, tt) in enumerate(EDGES):
-                if tt == t:
-                    y = self.edges[e](states[s], plan, e)
-                    total = y if total is None else total + y
+                if tt != t:
+                    continue
+                op = self.edges[self.module_of[e]]
+                if self.shared:
+                    if s not in cache:
+                        need = {k for e2, (s2, _) in enumerate(EDGES) if s2 == s for k in plan.ops_of(e2)}
+                        cache[s] = op.outputs(states[s], need)
+                    y = op.combine(states[s], cache[s], plan, e)
+                else:
+                    y = op(states[s], plan, e)
+                total = y if total is None else total + y
             states.append(total)
         return torch.cat(states[2:], dim=1)
 
@@ -140,7 +181,8 @@ class DartsSearchNetwork(nn.Module):
     """The DARTS search network: stem, ``layers`` cells (reductions at 1/3 and 2/3), classifier."""
 
     def __init__(self, c: int = 16, layers: int = 8, num_classes: int = 10, in_channels: int = 3,
-                 stem_multiplier: int = 3, partial: int = 1) -> None:
+                 stem_multiplier: int = 3, partial: int = 1, op_groups: dict[str, int] | None = None,
+                 share_sources: bool = False) -> None:
         super().__init__()
         c_cur = stem_multiplier * c
         self.stem = nn.Sequential(nn.Conv2d(in_channels, c_cur, 3, padding=1, bias=False), nn.BatchNorm2d(c_cur))
@@ -151,13 +193,21 @@ class DartsSearchNetwork(nn.Module):
             reduction = i in (layers // 3, 2 * layers // 3)
             if reduction:
                 c_cur *= 2
-            self.cells.append(SearchCell(c_pp, c_p, c_cur, reduction, reduction_prev, partial))
+            self.cells.append(SearchCell(c_pp, c_p, c_cur, reduction, reduction_prev, partial, op_groups,
+                                         share_sources))
             reduction_prev = reduction
             c_pp, c_p = c_p, STEPS * c_cur
         self.classifier = nn.Linear(c_p, num_classes)
 
-    def forward(self, x: torch.Tensor, plans: dict[str, EdgePlan]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, plans: dict[str, EdgePlan | list[EdgePlan]]) -> torch.Tensor:
+        """``plans[type]``: one EdgePlan for every cell of that type, or a list with one per such cell."""
         s0 = s1 = self.stem(x)
+        seen = {"normal": 0, "reduce": 0}
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, plans["reduce" if cell.reduction else "normal"])
+            kind = "reduce" if cell.reduction else "normal"
+            plan = plans[kind]
+            if isinstance(plan, (list, tuple)):
+                plan = plan[seen[kind]]
+            seen[kind] += 1
+            s0, s1 = s1, cell(s0, s1, plan)
         return self.classifier(torch.flatten(F.adaptive_avg_pool2d(s1, 1), 1))

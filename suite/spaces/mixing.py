@@ -17,7 +17,7 @@ class EdgePlan:
     """Per-edge op weights, and optionally which ops to run and an extra per-edge scale.
 
     ``weights``: [n_edges, n_ops]. Edge e outputs ``sum_k weights[e, k] * op_k(x)``, times
-    ``edge_scale[e]`` when given. With ``active``, edge e runs only the ops ``active[e]``; each
+    ``edge_scale[e]`` when given (see ``gates`` for partial channels). With ``active``, edge e runs only the ops ``active[e]``; each
     skipped op adds ``weights[e, k]`` itself (a scalar, zero in value for a hard one-hot) so its
     weight still gets a gradient, as GDAS's reference implementation does.
     """
@@ -25,6 +25,15 @@ class EdgePlan:
     weights: torch.Tensor
     active: list[list[int]] | None = None
     edge_scale: torch.Tensor | None = None
+    gates: list[tuple[float, ...]] | None = None
+    """Per edge, one 0/1 gate per channel group (partial-channel path). Path g applies the ops of
+    group g to channels g and passes the other groups through; the edge sums its open paths.
+    None means only path 0 is open (PC-DARTS: the other groups bypass the ops)."""
+
+    def gate(self, edge: int, n_groups: int) -> tuple[float, ...]:
+        if self.gates is None:
+            return (1.0,) + (0.0,) * (n_groups - 1)
+        return self.gates[edge]
 
     def ops_of(self, edge: int) -> list[int]:
         if self.active is not None:

@@ -48,82 +48,117 @@ def avg_pool_3x3(x: torch.Tensor) -> torch.Tensor:
 
 
 class NB201Cell(nn.Module):
-    """One cell; ``candidates[e]`` lists the op names edge e may use (EDGES order)."""
+    """One cell; ``candidates[e]`` lists the op names edge e may use (EDGES order).
+
+    ``partial`` splits channels into that many groups; op ``o`` acts on group ``op_groups[o]``
+    (default 0) and the other groups bypass it, as the plan's gates say (PC-DARTS, FP-DARTS).
+    ``share_sources`` gives every op one set of weights per source node, used by all its
+    out-edges (EnTranNAS's feature sharing) instead of one per edge.
+    """
 
     def __init__(self, c: int, candidates: Sequence[Sequence[str]], partial: int = 1,
-                 bn_affine: bool = False, bn_track: bool = False) -> None:
+                 bn_affine: bool = False, bn_track: bool = False, op_groups: dict[str, int] | None = None,
+                 share_sources: bool = False) -> None:
         super().__init__()
         if c % partial:
             raise ValueError(f"channels {c} must be divisible by the partial-channel factor {partial}")
         self.c, self.partial, self.cp = c, partial, c // partial
+        self.op_group = {op: (op_groups or {}).get(op, 0) for op in OPS}
+        if any(not 0 <= g < partial for g in self.op_group.values()):
+            raise ValueError(f"op groups must be in [0, {partial}), got {op_groups}")
         self.candidates = [list(cands) for cands in candidates]
-        self.bn_affine, self.bn_track = bn_affine, bn_track
+        self.bn_affine, self.bn_track, self.shared = bn_affine, bn_track, share_sources
         self.convs = nn.ModuleDict()
-        self.rows: dict[str, list[int]] = {}  # "src.op" -> edge of each block of output rows
+        self.rows: dict[str, list[int]] = {}  # "src_op" -> edge of each block of output rows
         for src in range(NUM_NODES - 1):
             for op, k in _CONV.items():
                 edges = [e for e, (s, _) in enumerate(EDGES) if s == src and op in self.candidates[e]]
                 if not edges:
                     continue
                 key = f"{src}_{op}"
-                conv = nn.Conv2d(self.cp, self.cp * len(edges), k, padding=k // 2, bias=False)
-                norm = nn.BatchNorm2d(self.cp * len(edges), affine=bn_affine, track_running_stats=bn_track)
+                blocks = 1 if share_sources else len(edges)
+                conv = nn.Conv2d(self.cp, self.cp * blocks, k, padding=k // 2, bias=False)
+                norm = nn.BatchNorm2d(self.cp * blocks, affine=bn_affine, track_running_stats=bn_track)
                 self.convs[key] = nn.ModuleList([conv, norm])
                 self.rows[key] = edges
 
     def forward(self, x: torch.Tensor, plan: EdgePlan | None = None) -> torch.Tensor:
         states = [x]
         terms: list[list[torch.Tensor]] = [[] for _ in range(NUM_NODES)]
-        scalars: list[list[torch.Tensor]] = [[] for _ in range(NUM_NODES)]
         for src in range(NUM_NODES - 1):
             xs = states[src]
-            xin = xs[:, : self.cp] if self.partial > 1 else xs
+            xg = list(xs.split(self.cp, dim=1)) if self.partial > 1 else [xs]
             out_edges = [e for e, (s, _) in enumerate(EDGES) if s == src]
             runs = {e: self._ops_to_run(e, plan) for e in out_edges}
-            outputs: dict[tuple[int, str], torch.Tensor] = {}
-            needed = {op for e in out_edges for op in runs[e]}
-            if needed & _CONV.keys():
-                relu = F.relu(xin)
-                for op in _CONV:
-                    key = f"{src}_{op}"
-                    edges = [e for e in self.rows.get(key, []) if op in runs[e]]
-                    if edges:
-                        scales = None if plan is None else [plan.weights[e, OPS.index(op)] for e in edges]
-                        for e, y in zip(edges, self._conv(key, relu, edges, scales)):
-                            outputs[(e, op)] = y
-            pooled = avg_pool_3x3(xin) if "avg_pool_3x3" in needed else None
+            outputs: dict[tuple[int, str], torch.Tensor] = {}  # weighted conv outputs
+            relus: dict[int, torch.Tensor] = {}
+            pools: dict[int, torch.Tensor] = {}
+            for op in _CONV:
+                key = f"{src}_{op}"
+                edges = [e for e in self.rows.get(key, []) if op in runs[e]]
+                if edges:
+                    g = self.op_group[op]
+                    if g not in relus:
+                        relus[g] = F.relu(xg[g])
+                    scales = None if plan is None else [plan.weights[e, OPS.index(op)] for e in edges]
+                    for e, y in zip(edges, self._conv(key, relus[g], edges, scales)):
+                        outputs[(e, op)] = y
             for e in out_edges:
-                acc = None
+                parts: list[torch.Tensor | None] = [None] * self.partial
                 for op in runs[e]:
-                    if op in _CONV:  # already weighted inside its batch norm
+                    g = self.op_group[op]
+                    if op in _CONV:  # already weighted
                         t = outputs[(e, op)]
-                        acc = t if acc is None else acc + t
+                        parts[g] = t if parts[g] is None else parts[g] + t
                         continue
-                    t = xin if op == "skip_connect" else pooled
+                    if op == "skip_connect":
+                        t = xg[g]
+                    else:
+                        if g not in pools:
+                            pools[g] = avg_pool_3x3(xg[g])
+                        t = pools[g]
                     if plan is None:
-                        acc = t if acc is None else acc + t
+                        parts[g] = t if parts[g] is None else parts[g] + t
                     else:
                         w = plan.weights[e, OPS.index(op)]
-                        acc = t * w if acc is None else torch.addcmul(acc, t, w)
-                tgt = EDGES[e][1]
-                if acc is not None and self.partial > 1:
-                    acc = channel_shuffle(torch.cat([acc, xs[:, self.cp:]], dim=1), self.partial)
-                if plan is not None and plan.edge_scale is not None and acc is not None:
-                    acc = acc * plan.edge_scale[e]
-                if acc is not None:
-                    terms[tgt].append(acc)
-                if plan is not None:
-                    rest = plan.skipped_weight(e)
-                    if rest is not None:
-                        scalars[tgt].append(rest if plan.edge_scale is None else rest * plan.edge_scale[e])
+                        parts[g] = t * w if parts[g] is None else torch.addcmul(parts[g], t, w)
+                out = self._edge_output(parts, xg, plan, e)
+                if out is not None:
+                    terms[EDGES[e][1]].append(out)
+                if plan is not None and (rest := plan.skipped_weight(e)) is not None:
+                    terms[EDGES[e][1]].append(rest if plan.edge_scale is None else rest * plan.edge_scale[e])
             node = src + 1
-            total = terms[node][0] if terms[node] else torch.zeros_like(x)
-            for t in terms[node][1:]:
+            tensors = [t for t in terms[node] if t.dim() > 0]
+            total = tensors[0] if tensors else torch.zeros_like(x)
+            for t in tensors[1:] + [t for t in terms[node] if t.dim() == 0]:
                 total = total + t
-            for s in scalars[node]:
-                total = total + s
             states.append(total)
         return states[-1]
+
+    def _edge_output(self, parts: list[torch.Tensor | None], xg: list[torch.Tensor], plan: EdgePlan | None,
+                     edge: int) -> torch.Tensor | None:
+        """Combine an edge's per-group op sums with the bypassed groups, shuffle, scale."""
+        if self.partial == 1:
+            out = parts[0]
+        else:
+            gate = plan.gate(edge, self.partial) if plan is not None else (1.0,) + (0.0,) * (self.partial - 1)
+            total_gate = sum(gate)
+            if total_gate == 0:
+                return None
+            chunks = []
+            for g in range(self.partial):
+                chunk = None
+                if parts[g] is not None and gate[g]:
+                    chunk = parts[g] if gate[g] == 1.0 else parts[g] * gate[g]
+                bypass = total_gate - gate[g]
+                if bypass:
+                    keep = xg[g] if bypass == 1.0 else xg[g] * bypass
+                    chunk = keep if chunk is None else chunk + keep
+                chunks.append(chunk if chunk is not None else torch.zeros_like(xg[g]))
+            out = channel_shuffle(torch.cat(chunks, dim=1), self.partial)
+        if out is not None and plan is not None and plan.edge_scale is not None:
+            out = out * plan.edge_scale[edge]
+        return out
 
     def _ops_to_run(self, edge: int, plan: EdgePlan | None) -> list[str]:
         cands = self.candidates[edge]
@@ -146,6 +181,9 @@ class NB201Cell(nn.Module):
         BN as its per-channel scale: one fused pass instead of a separate multiply.
         """
         conv, norm = self.convs[key]
+        if self.shared:  # one output for every target, weighted per edge afterwards
+            y = norm(conv(relu))
+            return [y if s is None else y * s for s in (scales or [None] * len(edges))]
         all_edges = self.rows[key]
         if edges == all_edges:
             weight, bn_w, bn_b, rm, rv = conv.weight, norm.weight, norm.bias, norm.running_mean, norm.running_var
@@ -177,7 +215,8 @@ class NB201Network(nn.Module):
 
     def __init__(self, c: int = 16, n: int = 5, num_classes: int = 10, arch: Arch | str | None = None,
                  in_channels: int = 3, partial: int = 1, bn_affine: bool | None = None,
-                 bn_track: bool | None = None) -> None:
+                 bn_track: bool | None = None, op_groups: dict[str, int] | None = None,
+                 share_sources: bool = False) -> None:
         super().__init__()
         self.arch = as_arch(arch) if arch is not None else None
         search = self.arch is None
@@ -191,16 +230,30 @@ class NB201Network(nn.Module):
         for stage, c_cur in enumerate((c, 2 * c, 4 * c)):
             if stage > 0:
                 layers.append(ResNetBasicblock(c_prev, c_cur, 2))
-            layers.extend(NB201Cell(c_cur, candidates, partial, bn_affine, bn_track) for _ in range(n))
+            layers.extend(NB201Cell(c_cur, candidates, partial, bn_affine, bn_track, op_groups, share_sources)
+                          for _ in range(n))
             c_prev = c_cur
         self.cells = nn.ModuleList(layers)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=True))
         self.classifier = nn.Linear(c_prev, num_classes)
 
-    def forward(self, x: torch.Tensor, plan: EdgePlan | None = None) -> torch.Tensor:
+    @property
+    def num_search_cells(self) -> int:
+        return sum(isinstance(layer, NB201Cell) for layer in self.cells)
+
+    def forward(self, x: torch.Tensor, plan: EdgePlan | Sequence[EdgePlan] | None = None) -> torch.Tensor:
+        """``plan``: one EdgePlan for every cell, or a sequence with one per cell (in order)."""
+        per_cell = isinstance(plan, (list, tuple))
+        if per_cell and len(plan) != self.num_search_cells:
+            raise ValueError(f"got {len(plan)} cell plans for {self.num_search_cells} cells")
         x = self.stem(x)
+        k = 0
         for layer in self.cells:
-            x = layer(x, plan) if isinstance(layer, NB201Cell) else layer(x)
+            if isinstance(layer, NB201Cell):
+                x = layer(x, plan[k] if per_cell else plan)
+                k += 1
+            else:
+                x = layer(x)
         x = self.lastact(x)
         return self.classifier(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
@@ -221,7 +274,8 @@ def subnet_state_dict(supernet: NB201Network, arch: Arch | str) -> dict[str, tor
             if value.dim() == 0:
                 state[name] = value
                 continue
-            idx = torch.cat([torch.arange(cell.cp) + cell.rows[key].index(e) * cell.cp for e in keep])
+            blocks = [0] if cell.shared else [cell.rows[key].index(e) for e in keep]
+            idx = torch.cat([torch.arange(cell.cp) + b * cell.cp for b in blocks])
             state[name] = value[idx].clone()
         else:
             state[name] = value

@@ -31,11 +31,25 @@ class SearchSpace:
         targets = sorted({t for _, t in self.edges})
         return [[e for e, (_, t) in enumerate(self.edges) if t == tgt] for tgt in targets]
 
-    def build(self, num_classes: int, in_channels: int, c: int, depth: int, partial: int = 1) -> nn.Module:
-        """The supernet: ``depth`` is N cells per stage for nb201, the number of cells for darts."""
+    def build(self, num_classes: int, in_channels: int, c: int, depth: int, partial: int = 1,
+              op_groups: dict[str, int] | None = None, share_sources: bool = False) -> nn.Module:
+        """The supernet: ``depth`` is N cells per stage for nb201, the number of cells for darts.
+
+        ``partial``/``op_groups``: channel groups and which group each op acts on;
+        ``share_sources``: one op set per source node shared by its out-edges.
+        """
         if self.name == "nb201":
-            return NB201Network(c, depth, num_classes, None, in_channels, partial)
-        return darts.DartsSearchNetwork(c, depth, num_classes, in_channels, partial=partial)
+            return NB201Network(c, depth, num_classes, None, in_channels, partial, op_groups=op_groups,
+                                share_sources=share_sources)
+        return darts.DartsSearchNetwork(c, depth, num_classes, in_channels, partial=partial, op_groups=op_groups,
+                                        share_sources=share_sources)
+
+    def cell_counts(self, net: nn.Module) -> dict[str, int]:
+        """How many searchable cells of each type the supernet has (for per-cell plans)."""
+        if self.name == "nb201":
+            return {"cell": net.num_search_cells}
+        red = sum(c.reduction for c in net.cells)
+        return {"normal": len(net.cells) - red, "reduce": red}
 
     def forward(self, net: nn.Module, x: torch.Tensor, plans: dict[str, EdgePlan]) -> torch.Tensor:
         return net(x, plans["cell"]) if self.name == "nb201" else net(x, plans)
