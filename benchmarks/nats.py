@@ -7,7 +7,6 @@ is the only place in the suite that unpickles them, and only to convert them onc
 """
 from __future__ import annotations
 
-import bz2
 import os
 import pickle
 import re

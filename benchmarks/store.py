@@ -34,7 +34,6 @@ from .base import Benchmark, Evaluation
 
 FORMAT = "dnas-suite/tabular"
 FORMAT_VERSION = 1
-SeedArg = "str | int"
 
 
 class Best(NamedTuple):
@@ -71,7 +70,7 @@ class TabularBenchmark(Benchmark):
     kind = "tabular"
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
         meta_file = self.path / "metadata.json"
         if not meta_file.is_file():
             raise MissingFileError(f"{self.path} is not a dnas-suite store (no metadata.json): "

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from suite.params import Param, choice, non_negative, positive, resolve
+from suite.params import Param, non_negative, positive, resolve
 from suite.spaces.mixing import EdgePlan
 from suite.spaces.search import SearchSpace, get_search_space
 

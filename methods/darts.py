@@ -7,7 +7,6 @@ and corrects with a finite-difference Hessian-vector product (``architect.py``).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from suite.params import choice, positive
 

@@ -7,7 +7,6 @@ from torch.func import functional_call
 
 import methods
 from methods import create_method
-from suite.spaces.nb201 import OPS
 from suite.testing import TINY, check_method_contract, tiny_batch
 
 ALL = methods.list_methods()
