@@ -187,6 +187,46 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from benchmarks.training import EvalConfig, resume_training, run_training
+
+    if args.resume:
+        store = resume_training(args.resume, progress=not args.json)
+    else:
+        if not args.protocol or not args.dataset:
+            raise DnasError("--protocol and --dataset are required (or --resume RUN_DIR)")
+        if bool(args.arch) == bool(args.from_run):
+            raise DnasError("give the architecture with exactly one of --arch STR or --from-run RUN_DIR")
+        arch = args.arch
+        if args.from_run:
+            from suite.runstore import open_run
+
+            run = open_run(args.from_run)
+            arch = (run.final or {}).get("arch")
+            if not arch:
+                raise DnasError(f"run {run.path} has no final architecture yet (status "
+                                f"{run.status.get('status')}): finish or resume it first")
+        overrides = _pairs(args.set, "--set")
+        for flag in ("amp", "channels_last", "compile"):
+            if getattr(args, flag):
+                overrides[flag] = True
+        if args.epochs is not None:
+            overrides["epochs"] = args.epochs
+        cfg = EvalConfig(arch, args.protocol, args.dataset, args.data_dir, args.protocol_dir, args.bench,
+                         args.seed, args.device, args.out, args.name, overrides)
+        store = run_training(cfg, progress=not args.json)
+    final = store.final or {}
+    if args.json:
+        _print_json({"run": str(store.path), "status": store.status.get("status"), **final})
+    else:
+        print(f"run {store.path}: {store.status.get('status')}\n  arch {final.get('arch')}")
+        for k, v in {**final.get("metrics", {}), **final.get("cost", {})}.items():
+            print(f"  {k:<20} {_fmt(v)}")
+        for k, v in (final.get("benchmark") or {}).items():
+            print(f"  recorded {k:<11} {_fmt(v)}")
+    return 0
+
+
 def cmd_list_methods(args: argparse.Namespace) -> int:
     from methods import list_methods
 
@@ -289,6 +329,31 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
     common(sp)
     sp.set_defaults(func=cmd_search)
+
+    from benchmarks.protocols import PROTOCOLS
+
+    sp = sub.add_parser("evaluate", help="train an architecture from scratch under a published protocol")
+    sp.add_argument("--arch", help="NB201 arch string or DARTS genotype string")
+    sp.add_argument("--from-run", dest="from_run", help="take the final architecture of a search run")
+    sp.add_argument("--protocol", default=None, choices=list(PROTOCOLS),
+                    help="; ".join(f"{k}: {p.doc}" for k, p in PROTOCOLS.items()))
+    sp.add_argument("--dataset", help="cifar10-valid, cifar10, cifar100, ImageNet16-120 (nats-*), "
+                                      "cifar10/cifar100 (darts-cifar), imagenet (darts-imagenet), digits (nats-*)")
+    sp.add_argument("--data-dir", dest="data_dir")
+    sp.add_argument("--protocol-dir", dest="protocol_dir", help="NATS-Bench split files (cifar-split.txt, ...)")
+    sp.add_argument("--bench", help="tabular store: set its recorded numbers beside the trained ones")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--out", default="runs")
+    sp.add_argument("--name")
+    sp.add_argument("--epochs", type=int, help="override the protocol's epochs (a short smoke run is one flag)")
+    sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a protocol setting")
+    sp.add_argument("--amp", action="store_true", help="bf16 autocast")
+    sp.add_argument("--channels-last", dest="channels_last", action="store_true")
+    sp.add_argument("--compile", action="store_true", help="torch.compile the network")
+    sp.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted evaluation")
+    common(sp)
+    sp.set_defaults(func=cmd_evaluate)
 
     lst = sub.add_parser("list", help="list registered things")
     lsub = lst.add_subparsers(dest="list_command", required=True)

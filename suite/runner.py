@@ -112,9 +112,12 @@ class Lookup:
         return out
 
 
+def _name_stamp() -> str:
+    return _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
 def _name(cfg: SearchConfig) -> str:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return cfg.name or f"{cfg.method}-{cfg.space}-{cfg.dataset}-seed{cfg.seed}-{stamp}"
+    return cfg.name or f"{cfg.method}-{cfg.space}-{cfg.dataset}-seed{cfg.seed}-{_name_stamp()}"
 
 
 def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | None = None) -> RunStore:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,100 +13,10 @@ from PIL import Image
 from suite import data
 from suite.errors import FormatError, MissingFileError
 
-from conftest import SHARED, need
+from conftest import CIFAR10_TRAIN_PER_BATCH, CIFAR100_TRAIN, IN16_PER_BATCH, SHARED, dump, need, planar, write_split  # noqa: F401
 
 SAMPLES = SHARED / "cifar-samples"
 PROTOCOL = SHARED / "nats-protocol"
-
-CIFAR10_TRAIN_PER_BATCH = 3          # 5 batches x 3 = 15 train images, 5 test images
-CIFAR100_TRAIN = 12                  # 12 train, 8 test
-IN16_PER_BATCH = 3                   # 10 batches x 3 = 30 train images, 10 val images
-
-
-def read_pngs(prefix: str) -> tuple[np.ndarray, np.ndarray]:
-    """The real sample images ``<prefix>_NN_LABEL.png`` in NN order: HWC uint8 and labels."""
-    files = sorted(need(SAMPLES).glob(f"{prefix}_*.png"), key=lambda p: int(p.stem.split("_")[1]))
-    assert len(files) == 20, files
-    images = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
-    labels = np.array([int(f.stem.split("_")[2]) for f in files], dtype=np.int64)
-    return images, labels
-
-
-def planar(images: np.ndarray) -> np.ndarray:
-    """HWC images -> the official rows: all R (row-major), then all G, then all B."""
-    return np.stack([np.concatenate([im[:, :, c].ravel() for c in range(3)]) for im in images])
-
-
-def dump(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as fh:
-        pickle.dump(obj, fh, protocol=2)
-
-
-def write_split(path: Path, **halves: list[int]) -> None:
-    """A split file in NATS-Bench's own syntax: ``"name"   : ["int"   , ["0", "5"]]``."""
-    rows = [f'  "{k}"{" " * max(1, 19 - len(k))}: ["int"   , [' + ", ".join(f'"{i}"' for i in v) + "]]"
-            for k, v in halves.items()]
-    path.write_text("{\n" + ",\n".join(rows) + "\n}")
-
-
-@pytest.fixture(scope="module")
-def c10() -> tuple[np.ndarray, np.ndarray]:
-    return read_pngs("cifar10")
-
-
-@pytest.fixture(scope="module")
-def c100() -> tuple[np.ndarray, np.ndarray]:
-    return read_pngs("cifar100")
-
-
-@pytest.fixture(scope="module")
-def in16(c10, c100) -> tuple[np.ndarray, np.ndarray]:
-    """40 real images box-downsampled to 16x16 with 1-based labels over 1..200 (some beyond 120)."""
-    images = np.concatenate([c10[0], c100[0]])
-    small = np.stack([np.asarray(Image.fromarray(im).resize((16, 16), Image.Resampling.BOX)) for im in images])
-    labels = np.array([(i * 37) % 200 + 1 for i in range(40)], dtype=np.int64)
-    return small, labels
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory, c10, c100, in16) -> Path:
-    """A data folder holding cifar-10-batches-py/, cifar-100-python/ and ImageNet16/."""
-    root = tmp_path_factory.mktemp("datasets")
-    x, y = c10
-    k = CIFAR10_TRAIN_PER_BATCH
-    for b in range(5):
-        sl = slice(b * k, (b + 1) * k)
-        dump(root / "cifar-10-batches-py" / f"data_batch_{b + 1}",
-             {b"batch_label": b"training batch", b"labels": y[sl].tolist(), b"data": planar(x[sl]),
-              b"filenames": [b"x.png"] * k})
-    dump(root / "cifar-10-batches-py" / "test_batch", {b"labels": y[5 * k:].tolist(), b"data": planar(x[5 * k:])})
-    x, y = c100
-    for split, sl in (("train", slice(0, CIFAR100_TRAIN)), ("test", slice(CIFAR100_TRAIN, None))):
-        dump(root / "cifar-100-python" / split,
-             {b"fine_labels": y[sl].tolist(), b"coarse_labels": (y[sl] // 5).tolist(), b"data": planar(x[sl])})
-    x, y = in16
-    k = IN16_PER_BATCH
-    for b in range(10):
-        sl = slice(b * k, (b + 1) * k)
-        dump(root / "ImageNet16" / f"train_data_batch_{b + 1}", {"data": planar(x[sl]), "labels": y[sl].tolist(),
-                                                                 "mean": np.zeros(768)})
-    dump(root / "ImageNet16" / "val_data", {"data": planar(x[10 * k:]), "labels": y[10 * k:].tolist()})
-    return root
-
-
-@pytest.fixture(scope="module")
-def protocol(tmp_path_factory, root) -> Path:
-    """Split files for the tiny datasets, in the official syntax."""
-    p = tmp_path_factory.mktemp("protocol")
-    n_train = 5 * CIFAR10_TRAIN_PER_BATCH
-    write_split(p / "cifar-split.txt", train=list(range(0, n_train, 2)), valid=list(range(1, n_train, 2)))
-    write_split(p / "cifar100-test-split.txt", xvalid=[1, 3, 4, 6], xtest=[0, 2, 5, 7])
-    _, val = data.load_imagenet16(root)
-    write_split(p / "imagenet-16-120-test-split.txt", xvalid=list(range(1, len(val), 2)),
-                xtest=list(range(0, len(val), 2)))
-    return p
-
 
 def assert_one_line(exc: pytest.ExceptionInfo, *needles: str) -> None:
     msg = str(exc.value)

@@ -135,6 +135,11 @@ class NB201Cell(nn.Module):
             states.append(total)
         return states[-1]
 
+    def conv_flops(self, h: int, w: int) -> float:
+        """Multiply-adds of this cell's stacked convolutions on an h x w input (all rows run)."""
+        return sum(h * w * conv.kernel_size[0] * conv.kernel_size[1] * conv.in_channels * conv.out_channels
+                   for conv, _ in self.convs.values())
+
     def _edge_output(self, parts: list[torch.Tensor | None], xg: list[torch.Tensor], plan: EdgePlan | None,
                      edge: int) -> torch.Tensor | None:
         """Combine an edge's per-group op sums with the bypassed groups, shuffle, scale."""

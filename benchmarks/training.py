@@ -1,0 +1,337 @@
+"""Training-based evaluation: train an architecture from scratch under a named protocol.
+
+``TrainingBenchmark(protocol).evaluate(arch, dataset, ...)`` shares the ``Benchmark``
+interface with the tabular lookups and writes a run store like a search does (config,
+environment, per-epoch Parquet metrics, checkpoints, final metrics and cost), so a run can be
+resumed after any finished epoch and the reports read searches and evaluations alike.
+Cost: wall time, device, GPU model and count, GPU-days (GPU-seconds / 86,400), peak memory,
+params and FLOPs of the evaluated network.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from suite.errors import DnasError
+from suite.runner import _name_stamp, _peak_memory_mb, resolve_device
+from suite.runstore import RunStore, environment, open_run
+from suite.spaces.cost import count_flops, count_params
+
+from . import metrics as M
+from .base import Benchmark, Evaluation
+from .protocols import Protocol, get_protocol
+
+
+# ---- building blocks --------------------------------------------------------------------------
+
+def build_network(protocol: Protocol, arch: Any, num_classes: int, in_channels: int) -> nn.Module:
+    """The stand-alone network of ``arch`` for ``protocol`` (NB201 network or DARTS evaluation network)."""
+    hp = protocol.hp
+    if protocol.space == "nb201":
+        from suite.spaces.nb201_net import NB201Network
+
+        return NB201Network(hp["channels"], hp["depth"], num_classes, arch=arch, in_channels=in_channels)
+    from suite.spaces.darts_eval import DartsEvalNetwork
+
+    return DartsEvalNetwork(arch, hp["channels"], hp["depth"], num_classes, auxiliary=hp["auxiliary"] > 0,
+                            imagenet=protocol.name == "darts-imagenet", in_channels=in_channels)
+
+
+def learning_rate(hp: dict[str, Any], epoch: float) -> float:
+    """The protocol's learning rate at (fractional) ``epoch``."""
+    if hp["schedule"] == "exp":
+        return hp["lr"] * hp["lr_gamma"] ** math.floor(epoch)
+    e = epoch if hp["schedule"] == "cosine-step" else math.floor(epoch)
+    return hp["lr_min"] + (hp["lr"] - hp["lr_min"]) * (1 + math.cos(math.pi * e / hp["epochs"])) / 2
+
+
+def cutout(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero one random ``size`` x ``size`` square per image (its centre may lie near the border)."""
+    b, _, h, w = x.shape
+    cy = torch.randint(0, h, (b,), generator=generator).to(x.device)
+    cx = torch.randint(0, w, (b,), generator=generator).to(x.device)
+    ys = torch.arange(h, device=x.device)[None, :, None]
+    xs = torch.arange(w, device=x.device)[None, None, :]
+    inside = ((ys - cy[:, None, None]).abs() * 2 < size) & ((xs - cx[:, None, None]).abs() * 2 < size)
+    return x * (~inside)[:, None].to(x.dtype)
+
+
+class _Data:
+    """Train batches and named evaluation sets for a dataset, on the device."""
+
+    def __init__(self, dataset: str, protocol: Protocol, data_dir: Any, protocol_dir: Any, device: str, seed: int,
+                 channels_last: bool) -> None:
+        from suite.data import DeviceLoader, ImageFolderDataset, train_test
+
+        self.imagenet = dataset == "imagenet"
+        bs = protocol.hp["batch_size"]
+        if self.imagenet:
+            if data_dir is None:
+                raise DnasError("imagenet needs --data-dir: a folder with train/ and val/ class folders")
+            self.folder = ImageFolderDataset(data_dir)
+            self.num_classes, self.in_channels = self.folder.num_classes, 3
+            self.shape = (3, protocol.hp["image_size"], protocol.hp["image_size"])
+            self.evals = {"val": None}
+            self.seed, self.bs, self.device, self.cl = seed, bs, device, channels_last
+            return
+        tt = train_test(dataset, data_dir, protocol_dir)
+        self.num_classes, self.in_channels = tt.train.num_classes, tt.train.images.shape[1]
+        self.shape = tuple(tt.train.images.shape[1:])
+        self.train = DeviceLoader(tt.train, min(bs, len(tt.train)), device, augment=True, seed=seed,
+                                  channels_last=channels_last)
+        sets = tt.evals or {"ori-test": tt.test}
+        self.evals = {name: DeviceLoader(ds, min(bs, len(ds)), device, augment=False, seed=seed, drop_last=False,
+                                         shuffle=False, channels_last=channels_last) for name, ds in sets.items()}
+
+    def train_batches(self, epoch: int):
+        if self.imagenet:
+            from suite.data import normalize
+
+            for x, y in self.folder.batches("train", self.bs, seed=self.seed, epoch=epoch, size=self.shape[1]):
+                x = normalize(x.to(self.device), self.folder.mean, self.folder.std)
+                yield (x.contiguous(memory_format=torch.channels_last) if self.cl else x), y.to(self.device)
+            return
+        self.train.set_epoch(epoch)
+        yield from self.train
+
+    def train_steps(self) -> int | None:
+        return None if self.imagenet else len(self.train)
+
+    def eval_batches(self, name: str):
+        if self.imagenet:
+            from suite.data import normalize
+
+            for x, y in self.folder.batches("val", self.bs, size=self.shape[1]):
+                yield normalize(x.to(self.device), self.folder.mean, self.folder.std), y.to(self.device)
+            return
+        loader = self.evals[name]
+        loader.set_epoch(0)
+        yield from loader
+
+
+def _logits(out: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    return out if isinstance(out, tuple) else (out, None)
+
+
+# ---- the run ----------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class EvalConfig:
+    arch: str
+    protocol: str
+    dataset: str
+    data_dir: str | None = None
+    protocol_dir: str | None = None
+    bench: str | None = None
+    seed: int = 0
+    device: str = "auto"
+    out: str = "runs"
+    name: str | None = None
+    overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _parse_arch(protocol: Protocol, arch: str) -> Any:
+    if protocol.space == "nb201":
+        from suite.spaces.nb201 import Arch
+
+        return Arch.parse(arch)
+    from suite.spaces.darts import Genotype
+
+    return Genotype.parse(arch)
+
+
+def run_training(cfg: EvalConfig, *, progress: bool = True, stop_after: int | None = None) -> RunStore:
+    """Train ``cfg.arch`` from scratch under ``cfg.protocol``; returns the finished run store."""
+    protocol = get_protocol(cfg.protocol, cfg.overrides)
+    if cfg.dataset not in protocol.datasets and not (protocol.space == "nb201" and cfg.dataset == "digits"):
+        raise DnasError(f"protocol {protocol.name} trains on {', '.join(protocol.datasets)}, not {cfg.dataset!r}")
+    arch = _parse_arch(protocol, cfg.arch)
+    device = resolve_device(cfg.device)
+    config = {**dataclasses.asdict(cfg), "arch": str(arch), "device": device, "overrides": protocol.hp,
+              "kind": "evaluation", "space": protocol.space}
+    name = cfg.name or f"eval-{protocol.name}-{cfg.dataset}-seed{cfg.seed}-{_name_stamp()}"
+    store = RunStore.create(cfg.out, name, config, environment(device))
+    return _train(store, protocol, arch, cfg, device, progress, stop_after)
+
+
+def resume_training(run_dir: str | os.PathLike, *, progress: bool = True, stop_after: int | None = None) -> RunStore:
+    store = open_run(run_dir)
+    if store.status.get("status") == "completed":
+        raise DnasError(f"run {store.path} already completed; nothing to resume")
+    config = store.config
+    if config.get("kind") != "evaluation":
+        raise DnasError(f"{store.path} is a search run: resume it with 'dnas search --resume'")
+    fields = {f.name for f in dataclasses.fields(EvalConfig)}
+    cfg = EvalConfig(**{k: v for k, v in config.items() if k in fields})
+    protocol = get_protocol(cfg.protocol, cfg.overrides)
+    store.set_status("running")
+    return _train(store, protocol, _parse_arch(protocol, cfg.arch), cfg, resolve_device(config["device"]), progress,
+                  stop_after)
+
+
+def _train(store: RunStore, protocol: Protocol, arch: Any, cfg: EvalConfig, device: str, progress: bool,
+           stop_after: int | None) -> RunStore:
+    from tqdm.auto import tqdm
+
+    hp = protocol.hp
+    data = _Data(cfg.dataset, protocol, cfg.data_dir, cfg.protocol_dir, device, cfg.seed, hp["channels_last"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = build_network(protocol, arch, data.num_classes, data.in_channels)
+    params, flops = count_params(model), count_flops(model, data.shape)
+    model = model.to(device)
+    if hp["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+    gen = torch.Generator().manual_seed(cfg.seed + 7)  # drop-path and cutout
+    if hasattr(model, "generator"):
+        model.generator = gen
+    opt = torch.optim.SGD(model.parameters(), hp["lr"], momentum=hp["momentum"],
+                          nesterov=hp["nesterov"] and hp["momentum"] > 0, weight_decay=hp["weight_decay"])
+    start, elapsed, rows = 0, 0.0, []
+    ckpt = store.load_checkpoint()
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["opt"])
+        gen.set_state(ckpt["generator"])
+        start, elapsed = ckpt["epoch"] + 1, ckpt["elapsed"]
+        rows = [r for r in store.metrics.to_dict("records") if r["epoch"] < start]
+    forward = torch.compile(model) if hp["compile"] else model
+    amp = torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16,
+                         enabled=hp["amp"])
+    steps = data.train_steps()
+    bar = tqdm(total=hp["epochs"] * steps if steps else None, initial=start * (steps or 0),
+               desc=f"train {protocol.name} {cfg.dataset}", unit="step", disable=not progress or None, leave=False)
+    try:
+        for epoch in range(start, hp["epochs"]):
+            if stop_after is not None and epoch >= stop_after:
+                store.set_status("interrupted", after_epoch=epoch - 1)
+                return store
+            t0 = time.time()
+            if hasattr(model, "drop_path_prob"):
+                model.drop_path_prob = hp["drop_path"] * epoch / hp["epochs"]
+            model.train()
+            loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
+            for i, (x, y) in enumerate(data.train_batches(epoch)):
+                for g in opt.param_groups:
+                    g["lr"] = learning_rate(hp, epoch + (i / steps if steps else 0.0))
+                if hp["cutout"]:
+                    x = cutout(x, hp["cutout"], gen)
+                with amp:
+                    logits, aux = _logits(forward(x))
+                    loss = F.cross_entropy(logits, y, label_smoothing=hp["label_smoothing"])
+                    if aux is not None:
+                        loss = loss + hp["auxiliary"] * F.cross_entropy(aux, y, label_smoothing=hp["label_smoothing"])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if hp["grad_clip"]:
+                    nn.utils.clip_grad_norm_(model.parameters(), hp["grad_clip"])
+                opt.step()
+                loss_sum += loss.detach() * len(y)
+                correct += (logits.detach().argmax(-1) == y).sum()
+                seen += len(y)
+                bar.update(1)
+            if not torch.isfinite(loss_sum):
+                store.write_metrics(rows)
+                store.set_status("failed", reason=f"non-finite training loss in epoch {epoch}", epoch=epoch)
+                raise DnasError(f"run {store.path} stopped: non-finite training loss in epoch {epoch}")
+            row: dict[str, Any] = {"epoch": epoch, "train-loss": float(loss_sum) / seen,
+                                   "train-accuracy": 100.0 * float(correct) / seen, "lr": opt.param_groups[0]["lr"]}
+            if (epoch + 1) % hp["eval_every"] == 0 or epoch + 1 == hp["epochs"]:
+                row.update(_evaluate(model, data, amp))
+            elapsed += time.time() - t0
+            row.update({"epoch_time_s": time.time() - t0, "wall_time_s": elapsed, "device": device,
+                        "peak_memory_mb": _peak_memory_mb(device)})
+            rows.append(row)
+            store.write_metrics(rows)
+            store.save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(),
+                                   "generator": gen.get_state(), "epoch": epoch, "elapsed": elapsed})
+            bar.set_postfix_str(f"epoch {epoch} loss {row['train-loss']:.3f}")
+    finally:
+        bar.close()
+    final_metrics = {k: v for k, v in rows[-1].items() if k.endswith(("loss", "accuracy"))}
+    store.write_final({"arch": str(arch), "protocol": protocol.name, "dataset": cfg.dataset, "epochs": hp["epochs"],
+                       "metrics": final_metrics, "cost": cost_summary(elapsed, device, params, flops),
+                       "benchmark": _recorded(cfg, protocol, arch)})
+    store.set_status("completed")
+    return store
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, data: _Data, amp: Any) -> dict[str, float]:
+    """Loss and accuracy on every evaluation set, under the set's official name and its split name."""
+    model.eval()
+    out: dict[str, float] = {}
+    for name in data.evals:
+        loss, correct, n = 0.0, 0, 0
+        for x, y in data.eval_batches(name):
+            with amp:
+                logits, _ = _logits(model(x))
+            loss += float(F.cross_entropy(logits.float(), y, reduction="sum"))
+            correct += int((logits.argmax(-1) == y).sum())
+            n += len(y)
+        out[f"{name}-loss"], out[f"{name}-accuracy"] = loss / n, 100.0 * correct / n
+    return out
+
+
+def cost_summary(seconds: float, device: str, params: float, flops: float) -> dict[str, Any]:
+    """Wall time, device, GPU model/count and GPU-days, peak memory, params (M) and FLOPs (M)."""
+    gpus = int(os.environ.get("WORLD_SIZE", "1")) if device.startswith("cuda") else 0
+    return {"wall_time_s": seconds, "device": device,
+            "gpu": torch.cuda.get_device_name(torch.device(device)) if gpus else None, "gpu_count": gpus,
+            "gpu_days": gpus * seconds / 86400 if gpus else None, "cpu_hours": None if gpus else seconds / 3600,
+            "peak_memory_mb": _peak_memory_mb(device), "params_m": params, "flops_m": flops}
+
+
+def _recorded(cfg: EvalConfig, protocol: Protocol, arch: Any) -> dict[str, float] | None:
+    """The benchmark's recorded numbers for the same arch, dataset and epochs, to set beside ours."""
+    if not cfg.bench or protocol.space != "nb201":
+        return None
+    import benchmarks
+
+    from .protocols import PROTOCOLS
+
+    bench = benchmarks.open(cfg.bench)
+    epochs = PROTOCOLS[protocol.name].hp["epochs"]  # the published schedule, even for a shortened run
+    if cfg.dataset not in bench.datasets() or epochs not in bench.epochs_settings(cfg.dataset):
+        return None
+    try:
+        return {k: v for k, v in bench.record(arch, cfg.dataset, epochs).items() if k.endswith(("loss", "accuracy"))}
+    except KeyError:
+        return None
+
+
+class TrainingBenchmark(Benchmark):
+    """Evaluate by training from scratch; results and cost go to a run store under ``out``."""
+
+    kind = "training"
+
+    def __init__(self, protocol: str, *, data_dir: str | None = None, protocol_dir: str | None = None,
+                 device: str = "auto", out: str = "runs", overrides: dict[str, Any] | None = None,
+                 progress: bool = True) -> None:
+        self.protocol = get_protocol(protocol, overrides)
+        self.kw = {"data_dir": data_dir, "protocol_dir": protocol_dir, "device": device, "out": out,
+                   "overrides": dict(overrides or {})}
+        self.progress = progress
+
+    def datasets(self, epochs: int | None = None) -> list[str]:
+        return list(self.protocol.datasets)
+
+    def evaluate(self, arch: Any, dataset: str, *, epochs: int | None = None, seed: Any = 0) -> Evaluation:
+        overrides = {**self.kw["overrides"], **({"epochs": epochs} if epochs else {})}
+        cfg = EvalConfig(str(arch), self.protocol.name, dataset, seed=int(seed), **{**self.kw, "overrides": overrides})
+        store = run_training(cfg, progress=self.progress)
+        final = store.final or {}
+        metrics = dict(final.get("metrics", {}))
+        for split, set_name in M.SPLIT_SETS.get(dataset, {}).items():  # also the official split names
+            for field in ("loss", "accuracy"):
+                if f"{set_name}-{field}" in metrics and split != "train":
+                    metrics[f"{split}-{field}"] = metrics[f"{set_name}-{field}"]
+        return Evaluation(arch=final.get("arch", str(arch)), dataset=dataset, metrics=metrics,
+                          cost=final.get("cost", {}), source=f"trained ({self.protocol.name}) in {store.path}")
