@@ -8,6 +8,7 @@ initialised under a forked RNG and the method draws from its own ``torch.Generat
 from __future__ import annotations
 
 import abc
+import copy
 import math
 from typing import Any, ClassVar, Mapping
 
@@ -60,6 +61,9 @@ class Method(abc.ABC):
                  device: str | torch.device = "cpu", fixed: Mapping[str, Any] | None = None, **hparams: Any) -> None:
         self.name = name
         self.space: SearchSpace = get_search_space(space)
+        if self.space.name not in self.SPACE_DEFAULTS:
+            raise ValueError(f"{name} does not support the {self.space.name} space; it supports: "
+                             f"{', '.join(self.SPACE_DEFAULTS)}")
         clash = sorted(set(hparams) & set(fixed or {}))
         if clash:
             raise ValueError(f"{clash[0]!r} is fixed by the method name {name}; choose another registered variant")
@@ -164,8 +168,8 @@ class Method(abc.ABC):
         with torch.no_grad():
             for k, p in self.named_arch().items():
                 p.copy_(state["alphas"][k])
-        self.w_opt.load_state_dict(state["w_opt"])
-        self.a_opt.load_state_dict(state["a_opt"])
+        self.w_opt.load_state_dict(copy.deepcopy(state["w_opt"]))  # never share state with another method
+        self.a_opt.load_state_dict(copy.deepcopy(state["a_opt"]))
         self.generator.set_state(state["generator"])
         self.epoch = state["epoch"]
 
