@@ -56,6 +56,8 @@ class Method(abc.ABC):
     partial: int = 1
     op_groups: ClassVar[dict[str, int] | None] = None
     share_sources: ClassVar[bool] = False
+    stochastic_plans: ClassVar[bool] = False
+    """True when ``plans()`` samples (GDAS): two calls may differ even in the same state."""
 
     def __init__(self, name: str, space: str, num_classes: int, in_channels: int = 3, *, seed: int = 0,
                  device: str | torch.device = "cpu", fixed: Mapping[str, Any] | None = None, **hparams: Any) -> None:

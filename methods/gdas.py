@@ -21,6 +21,7 @@ from .base import Batch, Method
 class GDAS(Method):
     PARAMS = {"tau_max": positive("Gumbel temperature at the first epoch", 10.0, float),
               "tau_min": positive("Gumbel temperature at the last epoch", 0.1, float)}
+    stochastic_plans = True
     SPACE_DEFAULTS = {"nb201": {**Method.SPACE_DEFAULTS["nb201"], "epochs": 250},  # AutoDL GDAS.config
                       "darts": Method.SPACE_DEFAULTS["darts"]}
 

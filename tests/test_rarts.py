@@ -262,7 +262,9 @@ def test_sss_search_derives_argmax_widths_and_looks_them_up(sss_store, official_
 
 
 def test_other_methods_refuse_sss_clearly():
-    with pytest.raises(ValueError, match="sss width supernet is fixed by NATS-Bench.*set channels=64 and depth=5"):
+    with pytest.raises(ValueError, match="darts-v1 does not support the sss space; it supports: nb201, darts"):
         create_method("darts-v1", "sss", 10)
-    with pytest.raises(ValueError, match="no partial channels"):
+    with pytest.raises(ValueError, match="pc-darts does not support the sss space"):
         create_method("pc-darts", "sss", 10, channels=64)
+    with pytest.raises(ValueError, match="sss width supernet is fixed by NATS-Bench.*set channels=64 and depth=5"):
+        create_method("rarts", "sss", 10, channels=32)
