@@ -41,7 +41,7 @@ class GDAS(Method):
                     break
             index = probs.argmax(-1)
             hard = torch.zeros_like(probs).scatter_(-1, index[:, None], 1.0) - probs.detach() + probs
-            out[g] = EdgePlan(hard, active=[[int(k)] for k in index])
+            out[g] = EdgePlan(hard, active=[[int(k)] for k in index], straight_through=True)
         return out
 
     def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:

@@ -8,6 +8,7 @@ ops to run. The supernet never knows which method it serves.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
@@ -17,9 +18,9 @@ class EdgePlan:
     """Per-edge op weights, and optionally which ops to run and an extra per-edge scale.
 
     ``weights``: [n_edges, n_ops]. Edge e outputs ``sum_k weights[e, k] * op_k(x)``, times
-    ``edge_scale[e]`` when given (see ``gates`` for partial channels). With ``active``, edge e runs only the ops ``active[e]``; each
-    skipped op adds ``weights[e, k]`` itself (a scalar, zero in value for a hard one-hot) so its
-    weight still gets a gradient, as GDAS's reference implementation does.
+    ``edge_scale[e]`` when given (see ``gates`` for partial channels). With ``active``, edge e
+    runs only the ops ``active[e]`` (see ``straight_through``). Ops of a group whose gate is
+    closed are never run.
     """
 
     weights: torch.Tensor
@@ -29,20 +30,26 @@ class EdgePlan:
     """Per edge, one 0/1 gate per channel group (partial-channel path). Path g applies the ops of
     group g to channels g and passes the other groups through; the edge sums its open paths.
     None means only path 0 is open (PC-DARTS: the other groups bypass the ops)."""
+    straight_through: bool = False
+    """With ``active``: add each skipped op's weight as a scalar (GDAS's trick, for hard one-hot
+    weights whose zeros carry gradients). Off by default: a skipped op contributes nothing."""
 
     def gate(self, edge: int, n_groups: int) -> tuple[float, ...]:
         if self.gates is None:
             return (1.0,) + (0.0,) * (n_groups - 1)
         return self.gates[edge]
 
-    def ops_of(self, edge: int) -> list[int]:
-        if self.active is not None:
-            return self.active[edge]
-        return list(range(self.weights.shape[1]))
+    def ops_of(self, edge: int, op_group: Sequence[int] | None = None, n_groups: int = 1) -> list[int]:
+        """The ops edge ``edge`` runs: ``active`` (or all), minus those whose group's gate is closed."""
+        ops = self.active[edge] if self.active is not None else range(self.weights.shape[1])
+        if op_group is None or n_groups == 1:
+            return list(ops)
+        gate = self.gate(edge, n_groups)
+        return [k for k in ops if gate[op_group[k]]]
 
     def skipped_weight(self, edge: int) -> torch.Tensor | None:
         """Sum of the weights of the ops not run on ``edge`` (None when all run)."""
-        if self.active is None:
+        if self.active is None or not self.straight_through:
             return None
         run = set(self.active[edge])
         rest = [k for k in range(self.weights.shape[1]) if k not in run]

@@ -172,7 +172,7 @@ class NB201Cell(nn.Module):
                 raise ValueError("a cell with several candidate ops per edge needs an EdgePlan")
             names = cands
         else:
-            names = [OPS[k] for k in plan.ops_of(edge)]
+            names = [OPS[k] for k in plan.ops_of(edge, [self.op_group[o] for o in OPS], self.partial)]
             missing = [n for n in names if n not in cands]
             if missing:
                 raise ValueError(f"edge {EDGES[edge]} has no candidate op {missing[0]!r}")
