@@ -83,19 +83,22 @@ class MixedOp(nn.Module):
 
     With ``partial`` > 1 op ``o`` acts on channel group ``op_groups[o]`` (default 0) and the
     plan's gates decide which groups pass through (PC-DARTS, FP-DARTS); on stride-2 edges the
-    passed-through channels are max-pooled 2x2.
+    passed-through channels are max-pooled 2x2. ``affine`` gives every BN of the ops affine
+    parameters; ``identity_bn`` puts a BN after the stride-1 ``skip_connect`` too (ISTA-NAS
+    one-stage). Both are off in the DARTS search cell.
     """
 
-    def __init__(self, c: int, stride: int, partial: int = 1, op_groups: dict[str, int] | None = None) -> None:
+    def __init__(self, c: int, stride: int, partial: int = 1, op_groups: dict[str, int] | None = None,
+                 affine: bool = False, identity_bn: bool = False) -> None:
         super().__init__()
         self.partial, self.stride = partial, stride
         self.group = [(op_groups or {}).get(name, 0) for name in OPS]
         cp = c // partial
         self.ops = nn.ModuleList()
         for name in OPS:
-            op = DARTS_OPS[name](cp, stride, False, False)
-            if "pool" in name:
-                op = nn.Sequential(op, bn(cp, False, False))
+            op = DARTS_OPS[name](cp, stride, affine, False)
+            if "pool" in name or (identity_bn and isinstance(op, nn.Identity)):
+                op = nn.Sequential(op, bn(cp, affine, False))
             self.ops.append(op)
 
     def split(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -110,7 +113,7 @@ class MixedOp(nn.Module):
         """The edge output from precomputed op outputs, as the plan weighs, gates and scales them."""
         xg = self.split(x)
         parts: list[torch.Tensor | None] = [None] * self.partial
-        for k in plan.ops_of(edge):
+        for k in self.ops_of(plan, edge):
             if k in outs:
                 g, w = self.group[k], plan.weights[edge, k]
                 parts[g] = outs[k] * w if parts[g] is None else torch.addcmul(parts[g], outs[k], w)
@@ -137,23 +140,30 @@ class MixedOp(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor, plan: EdgePlan, edge: int) -> torch.Tensor:
-        return self.combine(x, self.outputs(x, set(plan.ops_of(edge))), plan, edge)
+        return self.combine(x, self.outputs(x, set(self.ops_of(plan, edge))), plan, edge)
+
+    def ops_of(self, plan: EdgePlan, edge: int) -> list[int]:
+        """The ops this edge runs under ``plan`` (closed groups excluded)."""
+        return plan.ops_of(edge, self.group, self.partial)
 
 
 class SearchCell(nn.Module):
     def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, partial: int,
-                 op_groups: dict[str, int] | None = None, share_sources: bool = False) -> None:
+                 op_groups: dict[str, int] | None = None, share_sources: bool = False, affine: bool = False,
+                 identity_bn: bool = False) -> None:
         super().__init__()
         self.reduction, self.shared = reduction, share_sources
-        self.pre0 = FactorizedReduce(c_pp, c, False, False) if reduction_prev else ReLUConvBN(c_pp, c, 1, 1, 0, 1, False, False)
-        self.pre1 = ReLUConvBN(c_p, c, 1, 1, 0, 1, False, False)
+        self.pre0 = FactorizedReduce(c_pp, c, affine, False) if reduction_prev else \
+            ReLUConvBN(c_pp, c, 1, 1, 0, 1, affine, False)
+        self.pre1 = ReLUConvBN(c_p, c, 1, 1, 0, 1, affine, False)
         stride = [2 if reduction and s < 2 else 1 for s, _ in EDGES]
         if share_sources:  # one op set per source node, used by all its out-edges
             sources = sorted({s for s, _ in EDGES})
-            self.edges = nn.ModuleList(MixedOp(c, 2 if reduction and s < 2 else 1, partial, op_groups) for s in sources)
+            self.edges = nn.ModuleList(MixedOp(c, 2 if reduction and s < 2 else 1, partial, op_groups, affine,
+                                               identity_bn) for s in sources)
             self.module_of = [s for s, _ in EDGES]
         else:
-            self.edges = nn.ModuleList(MixedOp(c, st, partial, op_groups) for st in stride)
+            self.edges = nn.ModuleList(MixedOp(c, st, partial, op_groups, affine, identity_bn) for st in stride)
             self.module_of = list(range(len(EDGES)))
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, plan: EdgePlan) -> torch.Tensor:
@@ -167,7 +177,7 @@ class SearchCell(nn.Module):
                 op = self.edges[self.module_of[e]]
                 if self.shared:
                     if s not in cache:
-                        need = {k for e2, (s2, _) in enumerate(EDGES) if s2 == s for k in plan.ops_of(e2)}
+                        need = {k for e2, (s2, _) in enumerate(EDGES) if s2 == s for k in op.ops_of(plan, e2)}
                         cache[s] = op.outputs(states[s], need)
                     y = op.combine(states[s], cache[s], plan, e)
                 else:
@@ -177,37 +187,78 @@ class SearchCell(nn.Module):
         return torch.cat(states[2:], dim=1)
 
 
+class SearchAuxiliaryHead(nn.Module):
+    """quark0/darts's CIFAR auxiliary classifier, for a search network.
+
+    On the 8x8 maps it was designed for it pools 5x5 with stride 3 as published; on maps of any
+    other size (e.g. 2x2 from 8x8 digits) it pools adaptively to 2x2 instead, so it always ends
+    in the 2x2 convolution's 1x1 output.
+    """
+
+    def __init__(self, c: int, num_classes: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(c, 128, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True),
+                                      nn.Conv2d(128, 768, 2, bias=False), nn.BatchNorm2d(768), nn.ReLU(inplace=True))
+        self.classifier = nn.Linear(768, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(x)
+        if x.shape[-2:] == (8, 8):
+            x = F.avg_pool2d(x, 5, stride=3, padding=0, count_include_pad=False)
+        else:
+            x = F.adaptive_avg_pool2d(x, 2)
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
 class DartsSearchNetwork(nn.Module):
-    """The DARTS search network: stem, ``layers`` cells (reductions at 1/3 and 2/3), classifier."""
+    """The DARTS search network: stem, ``layers`` cells (reductions at 1/3 and 2/3), classifier.
+
+    Off by default (the DARTS search network): ``affine`` BNs in the cells, ``identity_bn`` after
+    stride-1 skips, and an ``auxiliary`` head after cell ``2 * layers // 3`` (ISTA-NAS one-stage).
+    """
 
     def __init__(self, c: int = 16, layers: int = 8, num_classes: int = 10, in_channels: int = 3,
                  stem_multiplier: int = 3, partial: int = 1, op_groups: dict[str, int] | None = None,
-                 share_sources: bool = False) -> None:
+                 share_sources: bool = False, affine: bool = False, identity_bn: bool = False,
+                 auxiliary: bool = False) -> None:
         super().__init__()
         c_cur = stem_multiplier * c
         self.stem = nn.Sequential(nn.Conv2d(in_channels, c_cur, 3, padding=1, bias=False), nn.BatchNorm2d(c_cur))
         c_pp, c_p, c_cur = c_cur, c_cur, c
         self.cells = nn.ModuleList()
+        self.aux_cell = 2 * layers // 3
+        c_aux = c_p
         reduction_prev = False
         for i in range(layers):
             reduction = i in (layers // 3, 2 * layers // 3)
             if reduction:
                 c_cur *= 2
             self.cells.append(SearchCell(c_pp, c_p, c_cur, reduction, reduction_prev, partial, op_groups,
-                                         share_sources))
+                                         share_sources, affine, identity_bn))
             reduction_prev = reduction
             c_pp, c_p = c_p, STEPS * c_cur
+            if i == self.aux_cell:
+                c_aux = c_p
+        self.auxiliary_head = SearchAuxiliaryHead(c_aux, num_classes) if auxiliary else None
         self.classifier = nn.Linear(c_p, num_classes)
 
-    def forward(self, x: torch.Tensor, plans: dict[str, EdgePlan | list[EdgePlan]]) -> torch.Tensor:
-        """``plans[type]``: one EdgePlan for every cell of that type, or a list with one per such cell."""
+    def forward(self, x: torch.Tensor, plans: dict[str, EdgePlan | list[EdgePlan]], return_aux: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+        """``plans[type]``: one EdgePlan for every cell of that type, or a list with one per such cell.
+
+        ``return_aux``: return (logits, auxiliary logits), the latter None without a head or in eval mode.
+        """
         s0 = s1 = self.stem(x)
         seen = {"normal": 0, "reduce": 0}
-        for cell in self.cells:
+        aux = None
+        for i, cell in enumerate(self.cells):
             kind = "reduce" if cell.reduction else "normal"
             plan = plans[kind]
             if isinstance(plan, (list, tuple)):
                 plan = plan[seen[kind]]
             seen[kind] += 1
             s0, s1 = s1, cell(s0, s1, plan)
-        return self.classifier(torch.flatten(F.adaptive_avg_pool2d(s1, 1), 1))
+            if return_aux and i == self.aux_cell and self.auxiliary_head is not None and self.training:
+                aux = self.auxiliary_head(s1)
+        logits = self.classifier(torch.flatten(F.adaptive_avg_pool2d(s1, 1), 1))
+        return (logits, aux) if return_aux else logits
