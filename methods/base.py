@@ -102,13 +102,22 @@ class Method(abc.ABC):
     def arch_parameters(self) -> list[nn.Parameter]:
         return list(self.alphas.values())
 
-    def plans(self) -> dict[str, EdgePlan]:
-        """How each cell type mixes its edges this forward pass (default: softmax over all ops)."""
+    def plans(self) -> dict[str, EdgePlan | list[EdgePlan]]:
+        """How each cell type mixes its edges this forward pass (default: softmax over all ops).
+
+        A list instead of one plan gives every cell of that type its own plan (in cell order)."""
         return {g: EdgePlan(F.softmax(a, dim=-1)) for g, a in self.alphas.items()}
 
-    @abc.abstractmethod
     def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
-        """One search iteration; returns detached 0-d tensors (losses, accuracies)."""
+        """One search iteration; returns detached 0-d tensors (losses, accuracies).
+
+        Default: first-order DARTS, an α step on the validation batch (once ``arch_start_epoch``
+        is reached), then a weight step on the train batch."""
+        out = {}
+        if self.arch_active:
+            out["valid_loss"], out["valid_acc"] = self.arch_step(valid)
+        out["train_loss"], out["train_acc"] = self.weight_step(train)
+        return out
 
     def arch_weights(self) -> dict[str, torch.Tensor]:
         """The op weights the derivation reads (softmax of α by default), detached, on CPU."""
@@ -134,10 +143,11 @@ class Method(abc.ABC):
     def arch_active(self) -> bool:
         return self.epoch >= self.hp["arch_start_epoch"]
 
-    def logits(self, x: torch.Tensor, plans: dict[str, EdgePlan] | None = None) -> torch.Tensor:
+    def logits(self, x: torch.Tensor, plans: dict[str, EdgePlan | list[EdgePlan]] | None = None) -> torch.Tensor:
         return self.space.forward(self.net, x, plans if plans is not None else self.plans())
 
-    def loss_acc(self, batch: Batch, plans: dict[str, EdgePlan] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss_acc(self, batch: Batch, plans: dict[str, EdgePlan | list[EdgePlan]] | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch
         out = self.logits(x, plans)
         return F.cross_entropy(out, y), (out.argmax(-1) == y).float().mean()

@@ -25,7 +25,7 @@ from suite.spaces import darts, nb201
 from suite.spaces.mixing import EdgePlan
 
 from . import register_method
-from .base import Batch, Method
+from .base import Method
 
 
 def dst_weights(p: torch.Tensor, beta: torch.Tensor, in_edges: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,7 +96,7 @@ class EnTranNAS(Method):
             sets[darts.EDGES.index((src, 2 + i // 2))].append(darts.OPS.index(op))
         return sets
 
-    def plans(self) -> dict[str, list[EdgePlan]]:  # type: ignore[override]
+    def plans(self) -> dict[str, EdgePlan | list[EdgePlan]]:
         """Per cell type: [Engine-cell plan] + [Transit-cell plan] × (cells of that type − 1)."""
         counts = self.space.cell_counts(self.net)
         out = {}
@@ -134,9 +134,3 @@ class EnTranNAS(Method):
         return darts.Genotype(tuple((op, i) for node in graph["normal"] for i, op in node), concat,
                               tuple((op, i) for node in graph["reduce"] for i, op in node), concat)
 
-    def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
-        out = {}
-        if self.arch_active:
-            out["valid_loss"], out["valid_acc"] = self.arch_step(valid)
-        out["train_loss"], out["train_acc"] = self.weight_step(train)
-        return out

@@ -95,7 +95,7 @@ class FPDARTS(Method):
     def named_arch(self) -> dict[str, nn.Parameter]:
         return {**super().named_arch(), **{f"beta.{g}": p for g, p in self.betas.items()}}
 
-    def plans(self) -> dict[str, list[EdgePlan]]:  # type: ignore[override]
+    def plans(self) -> dict[str, EdgePlan | list[EdgePlan]]:
         """One plan per cell: weights sigmoid(α) on the open paths' ops (zero elsewhere), scale sigmoid(β)."""
         out = {}
         for g, a in self.alphas.items():
@@ -114,11 +114,7 @@ class FPDARTS(Method):
     def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
         if self.hp["gate_draw"] == "step":
             self.redraw_gates()  # one draw per step, used by the α and the w step alike [choice]
-        out = {}
-        if self.arch_active:
-            out["valid_loss"], out["valid_acc"] = self.arch_step(valid)
-        out["train_loss"], out["train_acc"] = self.weight_step(train)
-        return out
+        return super().step(train, valid)
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "gates": {g: c.clone() for g, c in self.gates.items()}}

@@ -329,13 +329,6 @@ class ISTANAS(Method):
             out[g] = EdgePlan(weights.index_put(index, vals), active=active)
         return out
 
-    def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
-        out = {}
-        if self.arch_active:
-            out["valid_loss"], out["valid_acc"] = self.arch_step(valid)
-        out["train_loss"], out["train_acc"] = self.weight_step(train)
-        return out
-
     # ---- derivation ------------------------------------------------------------------------
     def arch_weights(self) -> dict[str, torch.Tensor]:
         """|x| of the codes recovered from the current b, laid out as [edges, ops] per cell type."""

@@ -13,7 +13,7 @@ from suite.params import positive
 from suite.spaces.mixing import EdgePlan
 
 from . import register_method
-from .base import Batch, Method
+from .base import Method
 
 
 @register_method("pc-darts")
@@ -59,9 +59,3 @@ class PCDARTS(Method):
             return {g: (F.softmax(a, dim=-1) * self.edge_scale(self.betas[g])[:, None]).cpu()
                     for g, a in self.alphas.items()}
 
-    def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
-        out = {}
-        if self.arch_active:
-            out["valid_loss"], out["valid_acc"] = self.arch_step(valid)
-        out["train_loss"], out["train_acc"] = self.weight_step(train)
-        return out

@@ -67,7 +67,7 @@ class SearchSpace:
         red = sum(c.reduction for c in net.cells)
         return {"normal": len(net.cells) - red, "reduce": red}
 
-    def forward(self, net: nn.Module, x: torch.Tensor, plans: dict[str, EdgePlan]) -> torch.Tensor:
+    def forward(self, net: nn.Module, x: torch.Tensor, plans: dict[str, EdgePlan | list[EdgePlan]]) -> torch.Tensor:
         if self.name == "sss":
             return net(x, plans["width"])
         return net(x, plans["cell"]) if self.name == "nb201" else net(x, plans)
