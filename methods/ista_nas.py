@@ -390,7 +390,9 @@ class ISTANASOneStage(ISTANAS):
               "cutout": non_negative("cutout square side as a fraction of the image side (16/32 px = 0.5); 0: off",
                                      0.5, float),
               "freeze_tol": positive("a code freezes when ‖x_new − x_old‖₂ between recoveries is at most this",
-                                     1e-3, float)}
+                                     1e-3, float),
+              "drop_path": non_negative("drop-path probability reached at the last epoch, ramped linearly from "
+                                        "0 once every code is frozen (darts space only)", 0.2, float)}
     SPACE_DEFAULTS = {"darts": _DARTS_ONE_STAGE, "nb201": _NB201_ONE_STAGE}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -455,12 +457,16 @@ class ISTANASOneStage(ISTANAS):
         self.epoch = epoch
         self.recover()
         lr, lo = self.hp["lr"], self.hp["lr_min"]
-        if self.all_frozen_epoch is not None:
+        drop = 0.0
+        if self.all_frozen_epoch is not None:  # the evaluation schedule: cosine lr, drop-path 0 -> drop_path
             start = self.all_frozen_epoch
             t = (epoch - start) / max(self.hp["epochs"] - start, 1)
             lr = lo + (lr - lo) * (1 + math.cos(math.pi * t)) / 2
+            drop = self.hp["drop_path"] * t
         for group in self.w_opt.param_groups:
             group["lr"] = lr
+        if self.space.name == "darts":
+            self.net.drop_path_prob, self.net.generator = drop, self.generator
 
     def cutout(self, x: torch.Tensor) -> torch.Tensor:
         """Zero one square per image (side ``cutout`` × image side, centre uniform, clipped at the border)."""

@@ -269,3 +269,21 @@ def test_one_stage_resumes_exactly_from_a_checkpoint():
     assert all(torch.equal(a.x[k], b.x[k]) and torch.equal(a.b[k], b.b[k]) for k in a.x)
     assert all(torch.equal(p, q) for p, q in zip(a.net.parameters(), b.net.parameters()))
     assert a.lr == b.lr and str(a.derive()) == str(b.derive())
+
+
+def test_one_stage_drop_path_after_all_codes_freeze():
+    from methods import create_method
+
+    m = create_method("ista-nas-one-stage", "darts", 10, 1, seed=0, channels=4, depth=3, batch_size=4, epochs=10)
+    m.on_epoch_start(1)
+    assert m.net.drop_path_prob == 0.0  # codes still active: no drop-path, constant lr
+    m.all_frozen_epoch = 2
+    m.on_epoch_start(6)
+    assert m.net.drop_path_prob == pytest.approx(0.2 * 4 / 8) and m.net.generator is m.generator
+    x = torch.randn(4, 1, 8, 8)
+    m.net.train()
+    plans = m.plans()
+    a, b = m.net(x, plans), m.net(x, plans)
+    assert not torch.allclose(a, b)  # masks differ between passes in training
+    m.net.eval()
+    assert torch.equal(m.net(x, plans), m.net(x, plans))

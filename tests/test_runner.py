@@ -128,3 +128,16 @@ def test_bench_of_the_wrong_space_is_refused(tmp_path, sss_store):
     with pytest.raises(DnasError, match="holds the sss space"):
         run_search(SearchConfig(method="darts-v1", dataset="digits", out=str(tmp_path), bench=str(sss_store),
                                 hparams={**SMALL, "epochs": 1}), progress=False)
+
+
+@pytest.mark.parametrize("method", __import__("methods").list_methods())
+def test_every_method_runs_resumes_and_looks_up(tmp_path, tss_store, method):
+    """Each registered method through the runner: lookups, run store, resume == uninterrupted."""
+    cfg = dict(method=method, dataset="digits", seed=4, out=str(tmp_path), bench=str(tss_store),
+               hparams={"channels": 8, "depth": 1, "batch_size": 64, "epochs": 2, "arch_start_epoch": 0})
+    full = run_search(SearchConfig(**cfg, name="full"), progress=False)
+    run_search(SearchConfig(**cfg, name="part"), progress=False, stop_after=1)
+    resumed = resume_search(tmp_path / "part", progress=False)
+    assert full.status["status"] == resumed.status["status"] == "completed"
+    pd.testing.assert_frame_equal(_stable(full.metrics), _stable(resumed.metrics))
+    assert "cifar10@200/test-accuracy" in full.metrics.columns and full.final["arch"].startswith("|")

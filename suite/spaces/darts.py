@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .mixing import EdgePlan
-from .ops import DARTS_OPS, DARTS_PRIMITIVES, FactorizedReduce, ReLUConvBN, bn, channel_shuffle
+from .ops import DARTS_OPS, DARTS_PRIMITIVES, FactorizedReduce, ReLUConvBN, bn, channel_shuffle, drop_path
 
 STEPS = 4
 EDGES: tuple[tuple[int, int], ...] = tuple((s, t) for t in range(2, STEPS + 2) for s in range(t))
@@ -109,14 +109,21 @@ class MixedOp(nn.Module):
         xg = self.split(x)
         return {k: self.ops[k](xg[self.group[k]]) for k in sorted(ops) if OPS[k] != "none"}
 
-    def combine(self, x: torch.Tensor, outs: dict[int, torch.Tensor], plan: EdgePlan, edge: int) -> torch.Tensor:
-        """The edge output from precomputed op outputs, as the plan weighs, gates and scales them."""
+    def combine(self, x: torch.Tensor, outs: dict[int, torch.Tensor], plan: EdgePlan, edge: int,
+                drop: tuple[float, torch.Generator | None] = (0.0, None)) -> torch.Tensor:
+        """The edge output from precomputed op outputs, as the plan weighs, gates and scales them.
+
+        ``drop``: drop-path probability and generator, applied (in training) to every op output
+        except the stride-1 identity, as in the DARTS evaluation cell."""
         xg = self.split(x)
         parts: list[torch.Tensor | None] = [None] * self.partial
         for k in self.ops_of(plan, edge):
             if k in outs:
                 g, w = self.group[k], plan.weights[edge, k]
-                parts[g] = outs[k] * w if parts[g] is None else torch.addcmul(parts[g], outs[k], w)
+                t = outs[k]
+                if drop[0] > 0 and self.training and not (OPS[k] == "skip_connect" and self.stride == 1):
+                    t = drop_path(t, drop[0], drop[1])
+                parts[g] = t * w if parts[g] is None else torch.addcmul(parts[g], t, w)
         gate = plan.gate(edge, self.partial)
         chunks = []
         for g in range(self.partial):
@@ -139,8 +146,9 @@ class MixedOp(nn.Module):
             out = out * plan.edge_scale[edge]
         return out
 
-    def forward(self, x: torch.Tensor, plan: EdgePlan, edge: int) -> torch.Tensor:
-        return self.combine(x, self.outputs(x, set(self.ops_of(plan, edge))), plan, edge)
+    def forward(self, x: torch.Tensor, plan: EdgePlan, edge: int,
+                drop: tuple[float, torch.Generator | None] = (0.0, None)) -> torch.Tensor:
+        return self.combine(x, self.outputs(x, set(self.ops_of(plan, edge))), plan, edge, drop)
 
     def ops_of(self, plan: EdgePlan, edge: int) -> list[int]:
         """The ops this edge runs under ``plan`` (closed groups excluded)."""
@@ -166,7 +174,8 @@ class SearchCell(nn.Module):
             self.edges = nn.ModuleList(MixedOp(c, st, partial, op_groups, affine, identity_bn) for st in stride)
             self.module_of = list(range(len(EDGES)))
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, plan: EdgePlan) -> torch.Tensor:
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, plan: EdgePlan,
+                drop: tuple[float, torch.Generator | None] = (0.0, None)) -> torch.Tensor:
         states = [self.pre0(s0), self.pre1(s1)]
         cache: dict[int, dict[int, torch.Tensor]] = {}
         for t in range(2, STEPS + 2):
@@ -179,9 +188,9 @@ class SearchCell(nn.Module):
                     if s not in cache:
                         need = {k for e2, (s2, _) in enumerate(EDGES) if s2 == s for k in op.ops_of(plan, e2)}
                         cache[s] = op.outputs(states[s], need)
-                    y = op.combine(states[s], cache[s], plan, e)
+                    y = op.combine(states[s], cache[s], plan, e, drop)
                 else:
-                    y = op(states[s], plan, e)
+                    y = op(states[s], plan, e, drop)
                 total = y if total is None else total + y
             states.append(total)
         return torch.cat(states[2:], dim=1)
@@ -240,6 +249,8 @@ class DartsSearchNetwork(nn.Module):
             if i == self.aux_cell:
                 c_aux = c_p
         self.auxiliary_head = SearchAuxiliaryHead(c_aux, num_classes) if auxiliary else None
+        self.drop_path_prob = 0.0  # set by a method that trains the search network as the target (ISTA-NAS)
+        self.generator: torch.Generator | None = None
         self.classifier = nn.Linear(c_p, num_classes)
 
     def forward(self, x: torch.Tensor, plans: dict[str, EdgePlan | list[EdgePlan]], return_aux: bool = False
@@ -257,7 +268,7 @@ class DartsSearchNetwork(nn.Module):
             if isinstance(plan, (list, tuple)):
                 plan = plan[seen[kind]]
             seen[kind] += 1
-            s0, s1 = s1, cell(s0, s1, plan)
+            s0, s1 = s1, cell(s0, s1, plan, (self.drop_path_prob, self.generator))
             if return_aux and i == self.aux_cell and self.auxiliary_head is not None and self.training:
                 aux = self.auxiliary_head(s1)
         logits = self.classifier(torch.flatten(F.adaptive_avg_pool2d(s1, 1), 1))

@@ -12,14 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .darts import Genotype
-from .ops import DARTS_OPS, FactorizedReduce, ReLUConvBN
-
-
-def drop_path(x: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
-    """Zero whole samples with probability ``p`` and rescale the rest (DARTS drop-path)."""
-    keep = 1.0 - p
-    mask = torch.rand(x.shape[0], 1, 1, 1, generator=generator).to(x.device, x.dtype) < keep
-    return x * mask / keep
+from .ops import DARTS_OPS, FactorizedReduce, ReLUConvBN, drop_path
 
 
 class EvalCell(nn.Module):

@@ -116,6 +116,15 @@ DARTS_PRIMITIVES: tuple[str, ...] = ("none", "max_pool_3x3", "avg_pool_3x3", "sk
                                      "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 
 
+def drop_path(x: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Zero whole samples with probability ``p`` and rescale the rest (DARTS drop-path).
+
+    Masks come from ``generator`` (drawn on the CPU), so a resumed run draws the same ones."""
+    keep = 1.0 - p
+    mask = torch.rand(x.shape[0], 1, 1, 1, generator=generator).to(x.device, x.dtype) < keep
+    return x * mask / keep
+
+
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """Interleave channel groups (PC-DARTS), so the bypassed channels move between steps."""
     b, c, h, w = x.shape
