@@ -67,7 +67,7 @@ class _Data:
     """Train batches and named evaluation sets for a dataset, on the device."""
 
     def __init__(self, dataset: str, protocol: Protocol, data_dir: Any, protocol_dir: Any, device: str, seed: int,
-                 channels_last: bool) -> None:
+                 channels_last: bool, shard: tuple[int, int] = (0, 1)) -> None:
         from suite.data import DeviceLoader, ImageFolderDataset, train_test
 
         self.imagenet = dataset == "imagenet"
@@ -79,13 +79,13 @@ class _Data:
             self.num_classes, self.in_channels = self.folder.num_classes, 3
             self.shape = (3, protocol.hp["image_size"], protocol.hp["image_size"])
             self.evals = {"val": None}
-            self.seed, self.bs, self.device, self.cl = seed, bs, device, channels_last
+            self.seed, self.bs, self.device, self.cl, self.shard = seed, bs, device, channels_last, shard
             return
         tt = train_test(dataset, data_dir, protocol_dir)
         self.num_classes, self.in_channels = tt.train.num_classes, tt.train.images.shape[1]
         self.shape = tuple(tt.train.images.shape[1:])
         self.train = DeviceLoader(tt.train, min(bs, len(tt.train)), device, augment=True, seed=seed,
-                                  channels_last=channels_last)
+                                  channels_last=channels_last, shard=shard)
         sets = tt.evals or {"ori-test": tt.test}
         self.evals = {name: DeviceLoader(ds, min(bs, len(ds)), device, augment=False, seed=seed, drop_last=False,
                                          shuffle=False, channels_last=channels_last) for name, ds in sets.items()}
@@ -94,7 +94,8 @@ class _Data:
         if self.imagenet:
             from suite.data import normalize
 
-            for x, y in self.folder.batches("train", self.bs, seed=self.seed, epoch=epoch, size=self.shape[1]):
+            for x, y in self.folder.batches("train", self.bs, seed=self.seed, epoch=epoch, size=self.shape[1],
+                                            shard=self.shard):
                 x = normalize(x.to(self.device), self.folder.mean, self.folder.std)
                 yield (x.contiguous(memory_format=torch.channels_last) if self.cl else x), y.to(self.device)
             return
@@ -118,6 +119,54 @@ class _Data:
 
 def _logits(out: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     return out if isinstance(out, tuple) else (out, None)
+
+
+# ---- distributed (torchrun) -------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Dist:
+    """This process's place in a ``torchrun`` job (rank 0 of 1 without one)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str) -> tuple[Dist, str]:
+    """Join the process group ``torchrun`` describes (WORLD_SIZE > 1): NCCL on GPUs, gloo on CPU."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Dist(), device
+    import torch.distributed as dist
+
+    if device.startswith("cuda"):
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return Dist(dist.get_rank(), dist.get_world_size()), device
+
+
+def _broadcast(obj: Any, d: Dist) -> Any:
+    if d.world == 1:
+        return obj
+    import torch.distributed as dist
+
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _all_sum(t: torch.Tensor, d: Dist) -> torch.Tensor:
+    if d.world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(t)
+    return t
 
 
 # ---- the run ----------------------------------------------------------------------------------
@@ -153,12 +202,16 @@ def run_training(cfg: EvalConfig, *, progress: bool = True, stop_after: int | No
     if cfg.dataset not in protocol.datasets and not (protocol.space == "nb201" and cfg.dataset == "digits"):
         raise DnasError(f"protocol {protocol.name} trains on {', '.join(protocol.datasets)}, not {cfg.dataset!r}")
     arch = _parse_arch(protocol, cfg.arch)
-    device = resolve_device(cfg.device)
+    d, device = init_distributed(resolve_device(cfg.device))
     config = {**dataclasses.asdict(cfg), "arch": str(arch), "device": device, "overrides": protocol.hp,
-              "kind": "evaluation", "space": protocol.space}
-    name = cfg.name or f"eval-{protocol.name}-{cfg.dataset}-seed{cfg.seed}-{_name_stamp()}"
-    store = RunStore.create(cfg.out, name, config, environment(device))
-    return _train(store, protocol, arch, cfg, device, progress, stop_after)
+              "kind": "evaluation", "space": protocol.space, "world_size": d.world}
+    name = _broadcast(cfg.name or f"eval-{protocol.name}-{cfg.dataset}-seed{cfg.seed}-{_name_stamp()}", d)
+    if d.main:
+        store = RunStore.create(cfg.out, name, config, environment(device))
+    _barrier(d)
+    if not d.main:
+        store = open_run(os.path.join(cfg.out, name))
+    return _train(store, protocol, arch, cfg, device, progress and d.main, stop_after, d)
 
 
 def resume_training(run_dir: str | os.PathLike, *, progress: bool = True, stop_after: int | None = None) -> RunStore:
@@ -171,17 +224,27 @@ def resume_training(run_dir: str | os.PathLike, *, progress: bool = True, stop_a
     fields = {f.name for f in dataclasses.fields(EvalConfig)}
     cfg = EvalConfig(**{k: v for k, v in config.items() if k in fields})
     protocol = get_protocol(cfg.protocol, cfg.overrides)
-    store.set_status("running")
-    return _train(store, protocol, _parse_arch(protocol, cfg.arch), cfg, resolve_device(config["device"]), progress,
-                  stop_after)
+    d, device = init_distributed(resolve_device("cuda" if config["device"].startswith("cuda") else "cpu"))
+    if d.main:
+        store.set_status("running")
+    return _train(store, protocol, _parse_arch(protocol, cfg.arch), cfg, device, progress and d.main, stop_after, d)
+
+
+def _barrier(d: Dist) -> None:
+    if d.world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
 
 
 def _train(store: RunStore, protocol: Protocol, arch: Any, cfg: EvalConfig, device: str, progress: bool,
-           stop_after: int | None) -> RunStore:
+           stop_after: int | None, d: Dist = Dist()) -> RunStore:
+    """Train (every rank), evaluate and write the store (rank 0); resumes from the store's checkpoint."""
     from tqdm.auto import tqdm
 
     hp = protocol.hp
-    data = _Data(cfg.dataset, protocol, cfg.data_dir, cfg.protocol_dir, device, cfg.seed, hp["channels_last"])
+    data = _Data(cfg.dataset, protocol, cfg.data_dir, cfg.protocol_dir, device, cfg.seed, hp["channels_last"],
+                 (d.rank, d.world))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = build_network(protocol, arch, data.num_classes, data.in_channels)
@@ -189,7 +252,7 @@ def _train(store: RunStore, protocol: Protocol, arch: Any, cfg: EvalConfig, devi
     model = model.to(device)
     if hp["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
-    gen = torch.Generator().manual_seed(cfg.seed + 7)  # drop-path and cutout
+    gen = torch.Generator().manual_seed(cfg.seed + 7 + 1000 * d.rank)  # drop-path and cutout, per rank
     if hasattr(model, "generator"):
         model.generator = gen
     opt = torch.optim.SGD(model.parameters(), hp["lr"], momentum=hp["momentum"],
@@ -202,7 +265,13 @@ def _train(store: RunStore, protocol: Protocol, arch: Any, cfg: EvalConfig, devi
         gen.set_state(ckpt["generator"])
         start, elapsed = ckpt["epoch"] + 1, ckpt["elapsed"]
         rows = [r for r in store.metrics.to_dict("records") if r["epoch"] < start]
-    forward = torch.compile(model) if hp["compile"] else model
+    forward: nn.Module = model
+    if d.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        forward = DistributedDataParallel(model, device_ids=[torch.device(device).index] if device.startswith("cuda")
+                                          else None)
+    forward = torch.compile(forward) if hp["compile"] else forward
     amp = torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16,
                          enabled=hp["amp"])
     steps = data.train_steps()
@@ -211,7 +280,8 @@ def _train(store: RunStore, protocol: Protocol, arch: Any, cfg: EvalConfig, devi
     try:
         for epoch in range(start, hp["epochs"]):
             if stop_after is not None and epoch >= stop_after:
-                store.set_status("interrupted", after_epoch=epoch - 1)
+                if d.main:
+                    store.set_status("interrupted", after_epoch=epoch - 1)
                 return store
             t0 = time.time()
             if hasattr(model, "drop_path_prob"):
@@ -237,27 +307,35 @@ def _train(store: RunStore, protocol: Protocol, arch: Any, cfg: EvalConfig, devi
                 correct += (logits.detach().argmax(-1) == y).sum()
                 seen += len(y)
                 bar.update(1)
+            totals = _all_sum(torch.stack([loss_sum, correct.to(loss_sum.dtype),
+                                           torch.tensor(float(seen), device=device)]), d)
+            loss_sum, correct, seen = totals[0], totals[1], float(totals[2])
             if not torch.isfinite(loss_sum):
-                store.write_metrics(rows)
-                store.set_status("failed", reason=f"non-finite training loss in epoch {epoch}", epoch=epoch)
+                if d.main:
+                    store.write_metrics(rows)
+                    store.set_status("failed", reason=f"non-finite training loss in epoch {epoch}", epoch=epoch)
                 raise DnasError(f"run {store.path} stopped: non-finite training loss in epoch {epoch}")
             row: dict[str, Any] = {"epoch": epoch, "train-loss": float(loss_sum) / seen,
                                    "train-accuracy": 100.0 * float(correct) / seen, "lr": opt.param_groups[0]["lr"]}
-            if (epoch + 1) % hp["eval_every"] == 0 or epoch + 1 == hp["epochs"]:
+            if d.main and ((epoch + 1) % hp["eval_every"] == 0 or epoch + 1 == hp["epochs"]):
                 row.update(_evaluate(model, data, amp))
             elapsed += time.time() - t0
             row.update({"epoch_time_s": time.time() - t0, "wall_time_s": elapsed, "device": device,
                         "peak_memory_mb": _peak_memory_mb(device)})
             rows.append(row)
-            store.write_metrics(rows)
-            store.save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(),
-                                   "generator": gen.get_state(), "epoch": epoch, "elapsed": elapsed})
+            if d.main:
+                store.write_metrics(rows)
+                store.save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(),
+                                       "generator": gen.get_state(), "epoch": epoch, "elapsed": elapsed})
+            _barrier(d)
             bar.set_postfix_str(f"epoch {epoch} loss {row['train-loss']:.3f}")
     finally:
         bar.close()
+    if not d.main:
+        return store
     final_metrics = {k: v for k, v in rows[-1].items() if k.endswith(("loss", "accuracy"))}
     store.write_final({"arch": str(arch), "protocol": protocol.name, "dataset": cfg.dataset, "epochs": hp["epochs"],
-                       "metrics": final_metrics, "cost": cost_summary(elapsed, device, params, flops),
+                       "metrics": final_metrics, "cost": cost_summary(elapsed, device, params, flops, d.world),
                        "benchmark": _recorded(cfg, protocol, arch)})
     store.set_status("completed")
     return store
@@ -280,12 +358,13 @@ def _evaluate(model: nn.Module, data: _Data, amp: Any) -> dict[str, float]:
     return out
 
 
-def cost_summary(seconds: float, device: str, params: float, flops: float) -> dict[str, Any]:
+def cost_summary(seconds: float, device: str, params: float, flops: float, world: int = 1) -> dict[str, Any]:
     """Wall time, device, GPU model/count and GPU-days, peak memory, params (M) and FLOPs (M)."""
-    gpus = int(os.environ.get("WORLD_SIZE", "1")) if device.startswith("cuda") else 0
+    gpus = world if device.startswith("cuda") else 0
     return {"wall_time_s": seconds, "device": device,
             "gpu": torch.cuda.get_device_name(torch.device(device)) if gpus else None, "gpu_count": gpus,
-            "gpu_days": gpus * seconds / 86400 if gpus else None, "cpu_hours": None if gpus else seconds / 3600,
+            "gpu_days": gpus * seconds / 86400 if gpus else None,
+            "cpu_hours": None if gpus else world * seconds / 3600, "processes": world,
             "peak_memory_mb": _peak_memory_mb(device), "params_m": params, "flops_m": flops}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from typing import Any, Sequence
 
@@ -215,6 +216,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         cfg = EvalConfig(arch, args.protocol, args.dataset, args.data_dir, args.protocol_dir, args.bench,
                          args.seed, args.device, args.out, args.name, overrides)
         store = run_training(cfg, progress=not args.json)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return 0
     final = store.final or {}
     if args.json:
         _print_json({"run": str(store.path), "status": store.status.get("status"), **final})

@@ -468,7 +468,7 @@ class DeviceLoader:
 
     def __init__(self, dataset: ArrayDataset, batch_size: int, device: str | torch.device, augment: bool,
                  seed: int, drop_last: bool = True, shuffle: bool = True, *, channels_last: bool = False,
-                 dtype: torch.dtype = torch.float32) -> None:
+                 dtype: torch.dtype = torch.float32, shard: tuple[int, int] = (0, 1)) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if seed < 0:
@@ -487,6 +487,7 @@ class DeviceLoader:
         self.shuffle = shuffle
         self.channels_last = channels_last
         self.dtype = dtype
+        self.shard = shard  # (rank, world): each rank yields its slice of every global batch (DDP)
         self.epoch = 0
         self._images = dataset.images.to(self.device)
         self._labels = dataset.labels.to(self.device)
@@ -522,6 +523,8 @@ class DeviceLoader:
             images = self._images[idx]
             if do_aug:
                 images = _crop_flip(images, offsets[sl], flips[sl], pad)
+            if self.shard[1] > 1:
+                images, idx = images[self.shard[0]::self.shard[1]], idx[self.shard[0]::self.shard[1]]
             x = normalize(images, self.dataset.mean, self.dataset.std, self.dtype)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -603,11 +606,12 @@ class ImageFolderDataset:
         return self._samples[split]
 
     def batches(self, split: str, batch_size: int, *, seed: int = 0, epoch: int = 0, size: int = 224,
-                resize: int = 256, workers: int = 0,
-                drop_last: bool | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                resize: int = 256, workers: int = 0, drop_last: bool | None = None,
+                shard: tuple[int, int] = (0, 1)) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Stream ``(uint8 images [B,3,size,size], int64 labels)``; train order and crops depend on (seed, epoch).
 
-        ``drop_last`` defaults to True for train, False for val; ``workers`` > 0 decodes in threads.
+        ``drop_last`` defaults to True for train, False for val; ``workers`` > 0 decodes in threads;
+        ``shard=(rank, world)`` decodes only this rank's slice of every global batch.
         """
         from PIL import Image
 
@@ -640,7 +644,9 @@ class ImageFolderDataset:
                 idx = order[i * batch_size:(i + 1) * batch_size]
                 u = rng.random((len(idx), 10, 4))
                 flips = rng.random(len(idx)) < 0.5 if train else np.zeros(len(idx), dtype=bool)
-                jobs = [(samples[j][0], u[k], bool(flips[k])) for k, j in enumerate(idx)]
+                mine = range(shard[0], len(idx), shard[1])  # this rank's slice of the global batch (DDP)
+                jobs = [(samples[idx[k]][0], u[k], bool(flips[k])) for k in mine]
+                idx = idx[shard[0]::shard[1]]
                 arrays = list(pool.map(decode, jobs)) if pool else [decode(job) for job in jobs]
                 images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
                 labels = torch.tensor([samples[j][1] for j in idx], dtype=torch.int64)

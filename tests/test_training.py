@@ -124,3 +124,23 @@ def test_training_benchmark_interface_and_cli(tmp_path, root, protocol, capsys):
     assert "malformed NB201 arch string" in capsys.readouterr().err
     with pytest.raises(DnasError, match="trains on cifar10, cifar100"):
         run_training(_cfg(tmp_path, "darts-cifar", "ImageNet16-120", DARTS_V2, root))
+
+
+def test_ddp_with_torchrun_on_cpu(tmp_path):
+    """Two gloo processes under torchrun: each trains on its slice of every global batch; rank 0 writes."""
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "suite.cli",
+           "evaluate", "--arch", A11, "--protocol", "nats-12", "--dataset", "digits", "--epochs", "2",
+           "--set", "batch_size=64", "--set", "channels=8", "--set", "depth=1", "--out", str(tmp_path),
+           "--name", "ddp", "--json"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.count('"status": "completed"') == 1, res.stdout[-3000:] + res.stderr[-3000:]  # rank 0 reports
+    from suite.runstore import open_run
+
+    run = open_run(tmp_path / "ddp")
+    assert run.config["world_size"] == 2 and run.final["cost"]["processes"] == 2
+    assert list(run.metrics["epoch"]) == [0, 1] and sorted(p.name for p in tmp_path.iterdir()) == ["ddp"]
