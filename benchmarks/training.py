@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from suite.errors import DnasError
 from suite.runner import _name_stamp, _peak_memory_mb, resolve_device
-from suite.runstore import RunStore, environment, open_run
+from suite.runstore import RunStore, cost_summary, environment, open_run
 from suite.spaces.cost import count_flops, count_params
 
 from . import metrics as M
@@ -356,16 +356,6 @@ def _evaluate(model: nn.Module, data: _Data, amp: Any) -> dict[str, float]:
             n += len(y)
         out[f"{name}-loss"], out[f"{name}-accuracy"] = loss / n, 100.0 * correct / n
     return out
-
-
-def cost_summary(seconds: float, device: str, params: float, flops: float, world: int = 1) -> dict[str, Any]:
-    """Wall time, device, GPU model/count and GPU-days, peak memory, params (M) and FLOPs (M)."""
-    gpus = world if device.startswith("cuda") else 0
-    return {"wall_time_s": seconds, "device": device,
-            "gpu": torch.cuda.get_device_name(torch.device(device)) if gpus else None, "gpu_count": gpus,
-            "gpu_days": gpus * seconds / 86400 if gpus else None,
-            "cpu_hours": None if gpus else world * seconds / 3600, "processes": world,
-            "peak_memory_mb": _peak_memory_mb(device), "params_m": params, "flops_m": flops}
 
 
 def _recorded(cfg: EvalConfig, protocol: Protocol, arch: Any) -> dict[str, float] | None:

@@ -234,9 +234,13 @@ def _loop(store: RunStore, method: Any, train: Any, valid: Any, lookup: Lookup, 
         raise
     finally:
         bar.close()
+    from suite.runstore import cost_summary
+    from suite.spaces.cost import count_params
+
     final = {"arch": rows[-1]["arch"] if rows else None, "epochs": epochs, "wall_time_s": elapsed,
              "gpu_days": elapsed / 86400 if device.startswith("cuda") else None,
-             "device": device, "lookups": {k: v for k, v in rows[-1].items() if "@" in k} if rows else {}}
+             "device": device, "lookups": {k: v for k, v in rows[-1].items() if "@" in k} if rows else {},
+             "cost": cost_summary(elapsed, device, count_params(method.net), None)}
     store.write_final(final)
     store.set_status("completed")
     return store

@@ -53,6 +53,23 @@ def environment(device: str) -> dict[str, Any]:
     return info
 
 
+def cost_summary(seconds: float, device: str, params: float | None, flops: float | None,
+                 world: int = 1) -> dict[str, Any]:
+    """Wall time, device, GPU model/count and GPU-days, peak memory, params (M) and FLOPs (M).
+
+    The same record for searches and evaluations, so reports can add search and evaluation cost."""
+    import torch
+
+    from suite.runner import _peak_memory_mb
+
+    gpus = world if device.startswith("cuda") else 0
+    return {"wall_time_s": seconds, "device": device,
+            "gpu": torch.cuda.get_device_name(torch.device(device)) if gpus else None, "gpu_count": gpus,
+            "gpu_days": gpus * seconds / 86400 if gpus else None,
+            "cpu_hours": None if gpus else world * seconds / 3600, "processes": world,
+            "peak_memory_mb": _peak_memory_mb(device), "params_m": params, "flops_m": flops}
+
+
 class RunStore:
     """Read and write one run directory."""
 

@@ -47,6 +47,8 @@ def test_digits_darts_v1_bar_and_determinism(tmp_path, tss_store):
     assert len(json.loads(m["arch_weights"][0])["cell"]) == 6
     pd.testing.assert_frame_equal(_stable(a.metrics), _stable(b.metrics))
     assert a.final["arch"] == b.final["arch"] == m["arch"].iloc[-1]
+    cost = a.final["cost"]  # the same cost record as an evaluation's
+    assert cost["params_m"] > 1 and cost["device"] == "cpu" and cost["cpu_hours"] > 0 and cost["gpu_days"] is None
     assert a.environment["torch"] == torch.__version__
 
 
