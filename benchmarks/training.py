@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from suite.errors import DnasError
+from suite.errors import DnasError, NonFiniteLoss
 from suite.runner import _name_stamp, _peak_memory_mb, resolve_device
 from suite.runstore import RunStore, cost_summary, environment, open_run
 from suite.spaces.cost import count_flops, count_params
@@ -314,7 +314,7 @@ def _train(store: RunStore, protocol: Protocol, arch: Any, cfg: EvalConfig, devi
                 if d.main:
                     store.write_metrics(rows)
                     store.set_status("failed", reason=f"non-finite training loss in epoch {epoch}", epoch=epoch)
-                raise DnasError(f"run {store.path} stopped: non-finite training loss in epoch {epoch}")
+                raise NonFiniteLoss(f"run {store.path} stopped: non-finite training loss in epoch {epoch}")
             row: dict[str, Any] = {"epoch": epoch, "train-loss": float(loss_sum) / seen,
                                    "train-accuracy": 100.0 * float(correct) / seen, "lr": opt.param_groups[0]["lr"]}
             if d.main and ((epoch + 1) % hp["eval_every"] == 0 or epoch + 1 == hp["epochs"]):

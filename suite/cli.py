@@ -11,8 +11,7 @@ import os
 import sys
 from typing import Any, Sequence
 
-from suite.errors import DnasError
-from suite.runner import NonFiniteLoss
+from suite.errors import DnasError, NonFiniteLoss
 
 
 def _pairs(items: Sequence[str] | None, flag: str) -> dict[str, str]:

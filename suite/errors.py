@@ -11,3 +11,7 @@ class FormatError(DnasError, ValueError):
 
 class MissingFileError(DnasError, FileNotFoundError):
     """A file the suite needs is absent; the message says where to get it."""
+
+
+class NonFiniteLoss(DnasError):
+    """A loss became NaN or inf; the run stopped and recorded it (CLI exit status 3)."""

@@ -14,12 +14,8 @@ from typing import Any
 
 import torch
 
-from suite.errors import DnasError
+from suite.errors import DnasError, NonFiniteLoss
 from suite.runstore import RunStore, environment, open_run
-
-
-class NonFiniteLoss(DnasError):
-    """A loss became NaN or inf; the run stopped and recorded it."""
 
 
 @dataclass
