@@ -144,3 +144,19 @@ def test_ddp_with_torchrun_on_cpu(tmp_path):
     run = open_run(tmp_path / "ddp")
     assert run.config["world_size"] == 2 and run.final["cost"]["processes"] == 2
     assert list(run.metrics["epoch"]) == [0, 1] and sorted(p.name for p in tmp_path.iterdir()) == ["ddp"]
+
+
+def test_evaluate_from_a_search_run(tmp_path, capsys):
+    from suite.runner import SearchConfig, run_search
+
+    search = run_search(SearchConfig(method="darts-v1", dataset="digits", out=str(tmp_path), name="s",
+                                     hparams={"channels": 8, "depth": 1, "batch_size": 64, "epochs": 1}),
+                        progress=False)
+    assert main(["evaluate", "--from-run", str(search.path), "--protocol", "nats-12", "--dataset", "digits",
+                 "--epochs", "1", "--set", "channels=8", "--set", "depth=1", "--set", "batch_size=64",
+                 "--out", str(tmp_path), "--name", "e", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert search.final["arch"] in out and '"status": "completed"' in out
+    assert main(["evaluate", "--from-run", str(tmp_path / "e"), "--arch", "x", "--protocol", "nats-12",
+                 "--dataset", "digits"]) == 2
+    assert "exactly one of --arch" in capsys.readouterr().err
