@@ -161,6 +161,17 @@ def _broadcast(obj: Any, d: Dist) -> Any:
     return box[0]
 
 
+def _all_gather(obj: Any, d: Dist) -> list[Any]:
+    """``obj`` from every rank, in rank order."""
+    if d.world == 1:
+        return [obj]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * d.world
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def _all_sum(t: torch.Tensor, d: Dist) -> torch.Tensor:
     if d.world > 1:
         import torch.distributed as dist
@@ -262,7 +273,8 @@ def _train(store: RunStore, protocol: Protocol, arch: Any, cfg: EvalConfig, devi
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["opt"])
-        gen.set_state(ckpt["generator"])
+        states = ckpt["generator"]  # one state per rank (a single state from runs before DDP support)
+        gen.set_state(states[d.rank] if isinstance(states, list) else states)
         start, elapsed = ckpt["epoch"] + 1, ckpt["elapsed"]
         rows = [r for r in store.metrics.to_dict("records") if r["epoch"] < start]
     forward: nn.Module = model
@@ -323,10 +335,11 @@ def _train(store: RunStore, protocol: Protocol, arch: Any, cfg: EvalConfig, devi
             row.update({"epoch_time_s": time.time() - t0, "wall_time_s": elapsed, "device": device,
                         "peak_memory_mb": _peak_memory_mb(device)})
             rows.append(row)
+            gen_states = _all_gather(gen.get_state(), d)  # every rank's drop-path / cutout stream
             if d.main:
                 store.write_metrics(rows)
                 store.save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(),
-                                       "generator": gen.get_state(), "epoch": epoch, "elapsed": elapsed})
+                                       "generator": gen_states, "epoch": epoch, "elapsed": elapsed})
             _barrier(d)
             bar.set_postfix_str(f"epoch {epoch} loss {row['train-loss']:.3f}")
     finally:

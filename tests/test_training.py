@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from benchmarks import Benchmark
@@ -144,6 +145,8 @@ def test_ddp_with_torchrun_on_cpu(tmp_path):
     run = open_run(tmp_path / "ddp")
     assert run.config["world_size"] == 2 and run.final["cost"]["processes"] == 2
     assert list(run.metrics["epoch"]) == [0, 1] and sorted(p.name for p in tmp_path.iterdir()) == ["ddp"]
+    states = run.load_checkpoint()["generator"]  # each rank's random stream, for an exact resume
+    assert len(states) == 2 and not torch.equal(states[0], states[1])
 
 
 def test_evaluate_from_a_search_run(tmp_path, capsys):
