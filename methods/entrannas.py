@@ -132,5 +132,6 @@ class EnTranNAS(Method):
         graph = self.derived_graph()  # any number of inputs per node, listed node by node
         concat = tuple(range(2, darts.STEPS + 2))
         return darts.Genotype(tuple((op, i) for node in graph["normal"] for i, op in node), concat,
-                              tuple((op, i) for node in graph["reduce"] for i, op in node), concat)
+                              tuple((op, i) for node in graph["reduce"] for i, op in node), concat,
+                              tuple(len(n) for n in graph["normal"]), tuple(len(n) for n in graph["reduce"]))
 

@@ -129,3 +129,33 @@ def test_shared_sources_and_per_cell_plans():
     dp = {k: [EdgePlan(torch.rand(14, 8)) for _ in range(n)] for k, n in counts.items()}
     assert d(torch.randn(2, 3, 8, 8), dp).shape == (2, 10)
     assert len(d.cells[0].edges) == 5  # one op set per source node
+
+
+def test_variable_degree_genotype_trains_in_the_evaluation_network():
+    from suite.spaces.darts_eval import DartsEvalNetwork
+
+    normal = (("sep_conv_3x3", 0), ("skip_connect", 1), ("dil_conv_3x3", 0), ("sep_conv_5x5", 2),
+              ("max_pool_3x3", 1))
+    g = darts.Genotype(normal, (2, 3, 4, 5), normal, (2, 3, 4, 5), (3, 0, 1, 1), (1, 1, 2, 1))
+    assert darts.Genotype.parse(g.to_str()) == g
+    assert [len(n) for n in g.nodes("normal")] == [3, 0, 1, 1]
+    net = DartsEvalNetwork(g, c=8, layers=3, num_classes=10)
+    logits, aux = net(torch.randn(2, 3, 32, 32))
+    assert logits.shape == (2, 10) and aux is not None
+    with pytest.raises(ValueError, match="needs normal_nodes"):
+        darts.Genotype(normal, (2, 3, 4, 5), normal, (2, 3, 4, 5))
+    with pytest.raises(ValueError, match="must give 4 node degrees summing to the 5"):
+        darts.Genotype(normal, (2, 3, 4, 5), normal, (2, 3, 4, 5), (2, 2, 2, 2), (1, 1, 2, 1))
+
+
+def test_entrannas_dst_darts_genotype_is_trainable():
+    from methods import create_method
+    from suite.spaces.darts_eval import DartsEvalNetwork
+    from suite.testing import TINY
+
+    m = create_method("entrannas-dst", "darts", 10, 1, seed=0, **TINY["darts"])
+    g = m.derive()
+    assert darts.Genotype.parse(g.to_str()) == g
+    assert [len(n) for n in g.nodes("normal")] == [len([e for e in node]) for node in m.derived_graph()["normal"]]
+    net = DartsEvalNetwork(g, c=4, layers=3, num_classes=10, auxiliary=False, in_channels=1)
+    assert net(torch.randn(2, 1, 8, 8))[0].shape == (2, 10)

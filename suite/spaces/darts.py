@@ -29,10 +29,35 @@ class Genotype:
     normal_concat: tuple[int, ...]
     reduce: tuple[tuple[str, int], ...]
     reduce_concat: tuple[int, ...]
+    normal_nodes: tuple[int, ...] | None = None
+    """How many of the (op, input) entries feed each intermediate node, in order; None means 2 each
+    (quark0/darts's layout). Set for cells with any number of inputs per node (EnTranNAS-DST)."""
+    reduce_nodes: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for cell in ("normal", "reduce"):
+            nodes = getattr(self, f"{cell}_nodes")
+            if nodes is not None and (len(nodes) != STEPS or sum(nodes) != len(getattr(self, cell))):
+                raise ValueError(f"{cell}_nodes {list(nodes)} must give {STEPS} node degrees summing to the "
+                                 f"{len(getattr(self, cell))} {cell} entries")
+            if nodes is None and len(getattr(self, cell)) != 2 * STEPS:
+                raise ValueError(f"a genotype with {len(getattr(self, cell))} {cell} entries needs {cell}_nodes "
+                                 f"(inputs per node); the default layout has 2 per node")
+
+    def nodes(self, cell: str) -> list[list[tuple[str, int]]]:
+        """The (op, input) entries of each intermediate node of the ``normal`` or ``reduce`` cell."""
+        entries, degrees = getattr(self, cell), getattr(self, f"{cell}_nodes") or (2,) * STEPS
+        out, k = [], 0
+        for d in degrees:
+            out.append(list(entries[k:k + d]))
+            k += d
+        return out
 
     def to_str(self) -> str:
+        extra = "".join(f", {c}_nodes={list(getattr(self, f'{c}_nodes'))}" for c in ("normal", "reduce")
+                        if getattr(self, f"{c}_nodes") is not None)
         return (f"Genotype(normal={list(self.normal)}, normal_concat={list(self.normal_concat)}, "
-                f"reduce={list(self.reduce)}, reduce_concat={list(self.reduce_concat)})")
+                f"reduce={list(self.reduce)}, reduce_concat={list(self.reduce_concat)}{extra})")
 
     __str__ = to_str
 
@@ -57,8 +82,12 @@ class Genotype:
             for op, node in fields[cell]:
                 if op not in OPS:
                     raise ValueError(f"unknown DARTS op {op!r}; allowed values: {list(OPS)}")
+        unknown = set(fields) - {"normal", "normal_concat", "reduce", "reduce_concat", "normal_nodes", "reduce_nodes"}
+        if unknown:
+            raise ValueError(f"DARTS genotype has unknown field(s) {sorted(unknown)}")
+        nodes = {c: tuple(int(d) for d in fields[c]) if c in fields else None for c in ("normal_nodes", "reduce_nodes")}
         return cls(tuple((op, int(n)) for op, n in fields["normal"]), tuple(fields["normal_concat"]),
-                   tuple((op, int(n)) for op, n in fields["reduce"]), tuple(fields["reduce_concat"]))
+                   tuple((op, int(n)) for op, n in fields["reduce"]), tuple(fields["reduce_concat"]), **nodes)
 
 
 def derive_top2(weights: torch.Tensor, exclude: str = "none") -> tuple[tuple[str, int], ...]:

@@ -21,22 +21,31 @@ class EvalCell(nn.Module):
         self.reduction = reduction
         self.pre0 = FactorizedReduce(c_pp, c) if reduction_prev else ReLUConvBN(c_pp, c, 1, 1, 0)
         self.pre1 = ReLUConvBN(c_p, c, 1, 1, 0)
-        gene, concat = (genotype.reduce, genotype.reduce_concat) if reduction else (genotype.normal, genotype.normal_concat)
-        self.indices = [i for _, i in gene]
-        self.concat = list(concat)
-        self.ops = nn.ModuleList(DARTS_OPS[name](c, 2 if reduction and i < 2 else 1, True, True) for name, i in gene)
+        kind = "reduce" if reduction else "normal"
+        nodes = genotype.nodes(kind)  # (op, input) entries per node: 2 each, or any number (EnTranNAS-DST)
+        self.degrees = [len(n) for n in nodes]
+        self.indices = [i for node in nodes for _, i in node]
+        self.concat = list(genotype.reduce_concat if reduction else genotype.normal_concat)
+        self.ops = nn.ModuleList(DARTS_OPS[name](c, 2 if reduction and i < 2 else 1, True, True)
+                                 for node in nodes for name, i in node)
         self.multiplier = len(self.concat)
+        self.reduction_stride = 2 if reduction else 1
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float, generator: torch.Generator | None) -> torch.Tensor:
         states = [self.pre0(s0), self.pre1(s1)]
-        for step in range(len(self.ops) // 2):
-            hs = []
-            for k in (2 * step, 2 * step + 1):
+        k = 0
+        for degree in self.degrees:
+            total = None
+            for _ in range(degree):
                 h = self.ops[k](states[self.indices[k]])
                 if self.training and drop_prob > 0 and not isinstance(self.ops[k], nn.Identity):
                     h = drop_path(h, drop_prob, generator)
-                hs.append(h)
-            states.append(hs[0] + hs[1])
+                total = h if total is None else total + h
+                k += 1
+            if total is None:  # a node without inputs outputs zeros
+                ref = states[1]
+                total = ref[:, :, :: self.reduction_stride, :: self.reduction_stride] * 0.0
+            states.append(total)
         return torch.cat([states[i] for i in self.concat], dim=1)
 
 
