@@ -59,7 +59,7 @@ def count_flops(model: nn.Module, input_shape: Sequence[int], *forward_args: obj
     model.eval()
     try:
         device = next(model.parameters()).device
-        model(torch.rand(1, *input_shape, device=device), *forward_args)
+        model(torch.zeros(1, *input_shape, device=device), *forward_args)  # values do not matter; no RNG use
     finally:
         model.train(was_training)
         for h in hooks:
