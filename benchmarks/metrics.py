@@ -42,13 +42,6 @@ TRAIN_TOP5 = "train-accuracy-top5"
 COST_KEYS: tuple[str, ...] = ("flops", "params", "latency")
 """Cost entries; FLOPs in millions, params in MB (millions), latency in seconds (batch 256)."""
 
-EPOCHS_BY_SPACE: dict[str, tuple[int, ...]] = {"tss": (12, 200), "sss": (1, 12, 90)}
-"""The official ``hp`` settings: number of training epochs of each recorded schedule."""
-
-
-def metric_name(split: str, field: str) -> str:
-    return f"{split}-{field}"
-
 
 def dataset_hint(dataset: str, metric: str | None = None) -> str:
     """An extra sentence for the classic confusions; empty when there is none."""

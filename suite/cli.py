@@ -133,6 +133,8 @@ def cmd_bench_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_import(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from benchmarks.importer import import_table
 
     metrics = _pairs(args.metric, "--metric")
@@ -141,19 +143,13 @@ def cmd_bench_import(args: argparse.Namespace) -> int:
                        arch_format=args.arch_format, order=args.order, where=_pairs(args.where, "--where"),
                        json_key=args.json_key, aggregate=args.aggregate)
     b = _open(str(out))
-    counts = {m: int((~_isnan(b.query_many("all", args.dataset, m, args.epochs))).sum()) for m in metrics}
+    counts = {m: int((~np.isnan(b.query_many("all", args.dataset, m, args.epochs))).sum()) for m in metrics}
     if args.json:
         _print_json({"out": str(out), "dataset": args.dataset, "epochs": args.epochs, "archs_with_values": counts})
     else:
         print(f"imported into {out} ({args.dataset}, epochs={args.epochs}, {args.version}): "
               + ", ".join(f"{m} for {n} archs" for m, n in counts.items()))
     return 0
-
-
-def _isnan(a):
-    import numpy as np
-
-    return np.isnan(a)
 
 
 def cmd_search(args: argparse.Namespace) -> int:

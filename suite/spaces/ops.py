@@ -90,14 +90,6 @@ class DilConv(nn.Sequential):
                          nn.Conv2d(c_in, c_out, 1, bias=False), bn(c_out, affine, track))
 
 
-class PoolBN(nn.Sequential):
-    """Pooling followed by a non-affine BN, as in the DARTS search cell."""
-
-    def __init__(self, kind: str, c: int, stride: int, track: bool = False) -> None:
-        pool = nn.MaxPool2d(3, stride, 1) if kind == "max" else nn.AvgPool2d(3, stride, 1, count_include_pad=False)
-        super().__init__(pool, bn(c, False, track))
-
-
 OpFactory = Callable[[int, int, bool, bool], nn.Module]
 """(C, stride, affine, track) -> module."""
 
