@@ -271,8 +271,9 @@ class TabularBenchmark(Benchmark):
         present = self._array(base + "present.npy")
         values = self._array(src.file)[e]
         missing = slots < 0
-        if not missing.any() and present.shape[1] == self.n_archs and np.array_equal(slots, idx):
-            pv, vv = present, values  # full store queried in order: no gather
+        if (idx.size == self.n_archs and present.shape[1] == self.n_archs
+                and np.array_equal(idx, np.arange(self.n_archs)) and np.array_equal(slots, idx)):
+            pv, vv = present, values  # every arch asked for, in official order, of a store with identity slots
         else:
             s = np.where(missing, 0, slots)
             pv, vv = present[:, s] & ~missing, values[:, s]
