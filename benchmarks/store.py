@@ -62,6 +62,21 @@ class _Group:
     costs: dict[str, str]
     time_sets: list[str]
     config: dict[str, Any] = field(default_factory=dict)
+    evaluated: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Time metric -> the files of its split's loss and accuracy: where those are NaN the split
+    was not evaluated, and the time does not exist either (as in the official ``get_more_info``)."""
+
+
+def _evaluation_files(metrics: dict[str, _Source]) -> dict[str, tuple[str, ...]]:
+    """For each ``{split}-per-time``/``{split}-all-time``, the loss and accuracy files of its split."""
+    out = {}
+    for name in metrics:
+        split, _, field_name = name.partition("-")
+        if field_name in ("per-time", "all-time"):
+            files = tuple(metrics[f"{split}-{f}"].file for f in ("loss", "accuracy") if f"{split}-{f}" in metrics)
+            if files:
+                out[name] = files
+    return out
 
 
 class TabularBenchmark(Benchmark):
@@ -91,9 +106,10 @@ class TabularBenchmark(Benchmark):
         self.n_archs: int = int(meta["n_archs"])
         self._groups: dict[tuple[str, int], _Group] = {}
         for g in meta["groups"]:
-            grp = _Group(int(g["epochs"]), g["dataset"], int(g["n_epochs"]), list(g["seeds"]),
-                         {k: _Source(**v) for k, v in g["metrics"].items()}, dict(g.get("costs", {})),
-                         list(g.get("time_sets", [])), dict(g.get("config", {})))
+            metrics = {k: _Source(**v) for k, v in g["metrics"].items()}
+            grp = _Group(int(g["epochs"]), g["dataset"], int(g["n_epochs"]), list(g["seeds"]), metrics,
+                         dict(g.get("costs", {})), list(g.get("time_sets", [])), dict(g.get("config", {})),
+                         _evaluation_files(metrics))
             self._groups[(grp.dataset, grp.epochs)] = grp
         self._arrays: dict[str, np.ndarray] = {}
         self._index_of: dict[str, int] | None = None
@@ -204,6 +220,22 @@ class TabularBenchmark(Benchmark):
             raise KeyError(f"arch {self.archs[index]} (index {index}) has no record in {self.path}")
         return slot
 
+    def _take(self, file: str, epoch: int | slice, cols: Any) -> np.ndarray:
+        arr = self._array(file)
+        if cols is None:
+            return arr[epoch]
+        if isinstance(cols, np.ndarray):  # in two steps, so that the seed axis stays before the arch axis
+            return arr[epoch][..., cols]
+        return arr[epoch, ..., cols]
+
+    def _read(self, grp: _Group, metric: str, epoch: int | slice, cols: Any = None) -> np.ndarray:
+        """Raw values of ``metric`` at ``epoch`` for the slots ``cols`` (None: every slot), seeds on
+        the second-last axis; NaN where the metric's split was not evaluated at that epoch."""
+        values = self._take(grp.metrics[metric].file, epoch, cols)
+        for file in grp.evaluated.get(metric, ()):
+            values = np.where(np.isnan(self._take(file, epoch, cols)), np.nan, values)
+        return values
+
     @staticmethod
     def _reduce(values: np.ndarray, present: np.ndarray) -> np.ndarray:
         """Mean over seeds (axis 0) of the present ones, summed in seed order like the official API."""
@@ -227,7 +259,7 @@ class TabularBenchmark(Benchmark):
         slot = self._slot(index)
         base = f"e{grp.epochs}/{grp.dataset}/"
         present = self._array(base + "present.npy")[:, slot]
-        col = self._array(src.file)[e, :, slot]
+        col = self._read(grp, metric, e, slot)
         if row is None:
             total, count = 0.0, 0
             for k in range(len(present)):
@@ -269,14 +301,13 @@ class TabularBenchmark(Benchmark):
         slots = self.slots[idx]
         base = f"e{grp.epochs}/{grp.dataset}/"
         present = self._array(base + "present.npy")
-        values = self._array(src.file)[e]
         missing = slots < 0
         if (idx.size == self.n_archs and present.shape[1] == self.n_archs
                 and np.array_equal(idx, np.arange(self.n_archs)) and np.array_equal(slots, idx)):
-            pv, vv = present, values  # every arch asked for, in official order, of a store with identity slots
+            pv, vv = present, self._read(grp, metric, e)  # every arch, in official order, identity slots
         else:
             s = np.where(missing, 0, slots)
-            pv, vv = present[:, s] & ~missing, values[:, s]
+            pv, vv = present[:, s] & ~missing, self._read(grp, metric, e, s)
         if row is None:
             out = self._reduce(vv, pv)
         else:
@@ -297,7 +328,7 @@ class TabularBenchmark(Benchmark):
         row = self._seed_row(grp, seed)
         slot = self._slot(self.index(arch))
         present = self._array(f"e{grp.epochs}/{grp.dataset}/present.npy")[:, slot]
-        vals = self._array(src.file)[:, :, slot].T  # [seeds, epochs]
+        vals = self._read(grp, metric, slice(None), slot).T  # [seeds, epochs]
         if row is None:
             if not present.any():
                 raise KeyError(f"arch {arch} has no {dataset} record for epochs={epochs}")
