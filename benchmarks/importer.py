@@ -203,9 +203,10 @@ def import_table(file: str | os.PathLike, *, arch_column: str, metrics: dict[str
             with np.errstate(invalid="ignore", divide="ignore"):
                 col = np.where(cnt > 0, sums / np.maximum(cnt, 1), np.nan)
         else:
-            keep = ~np.isnan(v)
-            order_rows = np.nonzero(keep)[0][::-1]  # reversed so the first row wins on assignment
-            col[idx[order_rows]] = v[order_rows]
+            rows = np.nonzero(~np.isnan(v))[0]
+            # the first row with a value wins (numpy leaves repeated-index assignment order unspecified)
+            archs_with_value, first = np.unique(idx[rows], return_index=True)
+            col[archs_with_value] = v[rows[first]]
         columns[name] = col
     source = {"kind": "table", "file": str(Path(file).resolve()), "arch_column": arch_column,
               "metrics": metrics, "where": where or {}, "json_key": json_key, "version": version}
