@@ -100,11 +100,16 @@ class Lookup:
                             for m in self.METRICS if m in self.bench.metric_names(d, e)]
 
     def __call__(self, arch: Any) -> dict[str, float]:
+        """Every column for one arch: exactly ``query(arch, ...)``, NaN where the benchmark has no value."""
         if self.bench is None:
             return {}
+        index = self.bench.index(arch)  # resolve the arch once, not once per column
         out = {}
         for d, e, m in self.columns:
-            out[f"{d}@{e}/{m}"] = float(self.bench.query_many([arch], d, m, e)[0])
+            try:
+                out[f"{d}@{e}/{m}"] = self.bench.query(index, d, m, e)
+            except KeyError:  # no record of this arch (or of this split) in the benchmark
+                out[f"{d}@{e}/{m}"] = math.nan
         return out
 
 
