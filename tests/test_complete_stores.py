@@ -193,10 +193,10 @@ def test_layout_cases_are_present(full_tss_store):
     assert np.isfinite(last).all() and 0 < np.isnan(early).sum() < b.n_archs  # evaluated only at the end
 
 
-def test_lookup_reads_the_derived_arch_on_a_complete_store(nb201_tables, full_tss_store):
-    for path in (nb201_tables, full_tss_store):
+def test_lookup_reads_the_derived_arch_on_a_complete_store(nb201_tables, full_tss_store, full_sss_store):
+    for path, space in ((nb201_tables, "nb201"), (full_tss_store, "nb201"), (full_sss_store, "sss")):
         b = benchmarks.open(path)
-        lookup = Lookup(str(path), get_search_space("nb201"))
+        lookup = Lookup(str(path), get_search_space(space))
         assert len(lookup.columns) >= 2
         for i in [0, 1, 6111, *np.random.default_rng(4).integers(b.n_archs, size=20).tolist()]:
             arch = b.space.parse(b.arch_at(i))
