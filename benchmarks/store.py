@@ -115,6 +115,7 @@ class TabularBenchmark(Benchmark):
         self._index_of: dict[str, int] | None = None
         self._archs: list[str] | None = None
         self._slots: np.ndarray | None = None
+        self._identity: bool | None = None
 
     # ---- low level ----------------------------------------------------------------------
     def _array(self, rel: str) -> np.ndarray:
@@ -135,6 +136,13 @@ class TabularBenchmark(Benchmark):
         if self._slots is None:
             self._slots = self._array("slots.npy")
         return self._slots
+
+    @property
+    def _identity_slots(self) -> bool:
+        """Whether column i holds arch i for every arch (a complete store)."""
+        if self._identity is None:
+            self._identity = bool(np.array_equal(self.slots, np.arange(self.n_archs)))
+        return self._identity
 
     @property
     def archs(self) -> list[str]:
@@ -302,9 +310,9 @@ class TabularBenchmark(Benchmark):
         base = f"e{grp.epochs}/{grp.dataset}/"
         present = self._array(base + "present.npy")
         missing = slots < 0
-        if (idx.size == self.n_archs and present.shape[1] == self.n_archs
-                and np.array_equal(idx, np.arange(self.n_archs)) and np.array_equal(slots, idx)):
-            pv, vv = present, self._read(grp, metric, e)  # every arch, in official order, identity slots
+        in_order = (isinstance(archs, str) and archs == "all") or np.array_equal(idx, np.arange(self.n_archs))
+        if in_order and self._identity_slots:
+            pv, vv = present, self._read(grp, metric, e)  # every arch, in official order: no gather
         else:
             s = np.where(missing, 0, slots)
             pv, vv = present[:, s] & ~missing, self._read(grp, metric, e, s)
