@@ -23,7 +23,7 @@ The numbers are NOT NATS-Bench's: use the result only to measure speed and memor
 
 ``make_full_store`` skips the pickles: it writes the same kind of full-size data straight into
 a store through the converter's own assembly (``benchmarks.convert.assemble``), in seconds, for
-the schedules you name (a 12-epoch TSS store is ~110 MB; 200 epochs would be ~4 GB). Its
+the schedules you name (a 12-epoch TSS store is ~100 MB; 200 epochs would be ~4 GB). Its
 records also vary the layout the way the real archive does (see its docstring), so tests on
 it see every case of the store: seeds missing for some archs, splits evaluated only after the
 last epoch, chunks that do not follow index order.
