@@ -1,0 +1,152 @@
+"""The sweep's one door to the run layer: start or resume a run by id, and read a run's state.
+
+Everything the sweep knows about how searches and evaluations are created, resumed and read
+lives here, so a change in the run lifecycle is a change in this file only.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+LOG_DIR = ".sweep/logs"
+"""Each run's output (warnings, tracebacks) goes to ``OUT/.sweep/logs/<id>.log``, every attempt appended."""
+DONE = "completed"
+
+
+def run_status(path: str | os.PathLike) -> dict[str, Any]:
+    """A run directory's state as the sweep sees it: ``state`` (absent, completed, failed, interrupted,
+    running, ...), ``epochs_done``, ``reason``, ``host`` and ``pid`` of its writer where recorded."""
+    from suite.runstore import RunStore
+
+    path = Path(path)
+    if not (path / "config.yaml").is_file():
+        return {"state": "absent" if not path.exists() else "creating", "epochs_done": 0}
+    st = RunStore(path).status
+    out = {"state": st.get("status", "unknown"), "epochs_done": st.get("epochs_done"),
+           "reason": st.get("reason") or st.get("note"), "host": st.get("host"), "pid": st.get("pid"),
+           "updated": st.get("updated")}
+    if out["epochs_done"] is None:
+        out["epochs_done"] = _rows(path / "metrics.parquet")
+    return out
+
+
+def _rows(file: Path) -> int:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_metadata(file).num_rows
+    except Exception:  # absent, or being replaced this instant
+        return 0
+
+
+def final_arch(out: str | os.PathLike, run_id: str) -> str | None:
+    """The final architecture of a completed search run, or None."""
+    from suite.runstore import RunStore
+
+    final = RunStore(Path(out) / run_id).final or {}
+    return final.get("arch")
+
+
+def execute(task: dict[str, Any]) -> dict[str, Any]:
+    """Start, resume or skip one run (in a worker process); returns its outcome, never raises.
+
+    ``task``: ``id``, ``kind``, ``out``, ``config`` (from the spec), ``after`` (an evaluation's search),
+    ``threads`` (intra-op threads) and ``device`` (where the executor placed it). Outcome: ``state``
+    (completed, failed, interrupted or busy: another process writes it), ``reason``, ``retry``
+    (whether trying again may help), ``seconds``, ``host``, ``pid``."""
+    t0 = time.perf_counter()
+    path = Path(task["out"]) / task["id"]
+    result: dict[str, Any] = {"id": task["id"], "host": socket.gethostname(), "pid": os.getpid()}
+    with _output_to(Path(task["out"]) / LOG_DIR / f"{task['id']}.log", result):
+        result.update(_execute(task, path))
+    result["seconds"] = time.perf_counter() - t0
+    return result
+
+
+def _execute(task: dict[str, Any], path: Path) -> dict[str, Any]:
+    import torch
+
+    from suite.errors import NonFiniteLoss
+
+    torch.set_num_threads(int(task["threads"]))
+    before = run_status(path)
+    if before["state"] == DONE:
+        return {"state": DONE, "skipped": True}
+    if before["state"] == "running":
+        return {"state": "busy", "reason": f"written by pid {before.get('pid')} on {before.get('host')}"}
+    try:
+        store = _start(task, path) if before["state"] in ("absent", "creating") else _resume(task, path)
+        state = store.status.get("status")
+        return {"state": state, "reason": store.status.get("reason"), "retry": state != DONE}
+    except NonFiniteLoss as exc:  # a result, not a fault: trying again fails the same way
+        return {"state": "failed", "reason": str(exc), "retry": False}
+    except KeyboardInterrupt:
+        return {"state": "interrupted", "reason": "interrupted", "retry": False}
+    except Exception as exc:
+        import traceback
+
+        traceback.print_exc()
+        after = run_status(path)
+        if after["state"] == DONE:
+            return {"state": DONE}
+        return {"state": "failed", "reason": _one_line(exc), "retry": True}
+
+
+def _start(task: dict[str, Any], path: Path) -> Any:
+    cfg = {**task["config"], "device": task["device"], "out": str(path.parent), "name": path.name}
+    if task["kind"] == "search":
+        from suite.runner import SearchConfig, run_search
+
+        return run_search(SearchConfig(**cfg), progress=False)
+    from benchmarks.training import EvalConfig, run_training
+
+    arch = final_arch(task["out"], task["after"])
+    if arch is None:
+        raise RuntimeError(f"search run {task['after']} has no final architecture")
+    return run_training(EvalConfig(arch=arch, **cfg), progress=False)
+
+
+def _resume(task: dict[str, Any], path: Path) -> Any:
+    if task["kind"] == "search":
+        from suite.runner import resume_search
+
+        return resume_search(path, progress=False)
+    from benchmarks.training import resume_training
+
+    return resume_training(path, progress=False)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{type(exc).__name__}: {first}".rstrip(": ")
+
+
+@contextlib.contextmanager
+def _output_to(log: Path, result: dict[str, Any]) -> Iterator[None]:
+    """Send this process's stdout and stderr (Python and C level) to ``log`` for the body."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = os.dup(1), os.dup(2)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    print(f"== {_dt.datetime.now().isoformat(timespec='seconds')} pid {result['pid']} on {result['host']}",
+          flush=True)
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])

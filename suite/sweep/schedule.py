@@ -1,0 +1,267 @@
+"""Run a sweep: hand its runs to an executor as they become ready, and keep their states.
+
+A search is ready at once, an evaluation when its search has completed. Runs completed on disk
+are skipped, unfinished ones resumed from their checkpoints, and a run that another process
+writes (another sweep on the same directory) is left to it and watched until it ends. A run
+that failed with an error, or whose process died, is tried again up to ``retries`` times; a
+non-finite loss is a result and is not retried. Ctrl-C stops every run where it is (each records
+it) and the next invocation resumes them.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import fcntl
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from suite.io import write_json
+
+from . import _runs
+from .executors import Executor
+from .spec import RunSpec, Sweep
+
+MANIFEST = "sweep.json"
+FINISHED = ("completed", "failed", "skipped")
+"""States a sweep does not run again (``failed`` is run again only with ``retry_failed``)."""
+HELD_POLL_S = 5.0
+"""How often a run that another process writes is looked at again."""
+
+
+@dataclasses.dataclass
+class RunState:
+    """What the sweep knows about one run."""
+
+    spec: RunSpec
+    state: str = "queued"  # queued, waiting, starting, running, held, completed, failed, skipped, interrupted, ...
+    epochs_done: int = 0
+    reason: str | None = None
+    attempts: int = 0
+    host: str | None = None
+    pid: int | None = None
+    started: float | None = None
+    seconds: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.spec
+        return {"id": s.id, "kind": s.kind, "label": s.label, "after": s.after, "state": self.state,
+                "epochs_done": self.epochs_done, "epochs": s.epochs, "reason": self.reason,
+                "attempts": self.attempts, "host": self.host, "pid": self.pid}
+
+
+def read_states(sweep: Sweep) -> dict[str, RunState]:
+    """Every run's state as it is on disk now (no process needed: any machine that sees ``out``)."""
+    states: dict[str, RunState] = {}
+    for spec in sweep.runs:
+        st = _runs.run_status(sweep.out / spec.id)
+        state = {"absent": "queued", "creating": "running"}.get(st["state"], st["state"])
+        rs = RunState(spec, state, int(st.get("epochs_done") or 0), st.get("reason"), host=st.get("host"),
+                      pid=st.get("pid"))
+        if spec.after is not None and state == "queued":
+            search = states[spec.after]
+            if search.state == "failed":
+                rs.state, rs.reason = "skipped", f"its search {spec.after} failed"
+            elif search.state != "completed":
+                rs.state = "waiting"
+        states[spec.id] = rs
+    return states
+
+
+# ---- the manifest -------------------------------------------------------------------------------
+
+def write_manifest(sweep: Sweep, invocation: dict[str, Any]) -> Path:
+    """Record the sweep's runs in ``out/sweep.json`` (merged with what earlier sweeps there recorded), so
+    the directory says what it holds: ``dnas sweep status OUT`` and reports read it."""
+    sweep.out.mkdir(parents=True, exist_ok=True)
+    path = sweep.out / MANIFEST
+    (sweep.out / ".sweep").mkdir(exist_ok=True)
+    with _locked(sweep.out / ".sweep" / "lock"):
+        data: dict[str, Any] = {"format": 1, "runs": {}, "invocations": []}
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text())
+            except ValueError:
+                pass  # rewritten below from what this sweep knows
+        data.setdefault("runs", {}).update({r.id: r.to_json() for r in sweep.runs})
+        data.setdefault("invocations", []).append(
+            {"spec": sweep.source, "runs": len(sweep.runs), "host": socket.gethostname(), "pid": os.getpid(),
+             "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **invocation})
+        data["invocations"] = data["invocations"][-100:]
+        write_json(path, data)
+    return path
+
+
+def read_manifest(out: str | os.PathLike) -> Sweep:
+    """The runs ``out/sweep.json`` lists, as a sweep to read states of."""
+    from suite.errors import DnasError
+
+    path = Path(out) / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise DnasError(f"{out} holds no sweep ({MANIFEST} missing or unreadable): give the sweep's SPEC.yaml, or "
+                        f"the directory a sweep wrote to") from None
+    runs = sorted((RunSpec(**r) for r in data["runs"].values()), key=lambda r: r.kind != "search")
+    return Sweep(Path(out).absolute(), tuple(runs), str(path), {})
+
+
+@contextlib.contextmanager
+def _locked(file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``file`` (so two sweeps merge their manifests one after the other)."""
+    fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+# ---- the loop -------------------------------------------------------------------------------------
+
+class Scheduler:
+    """Feeds an executor the runs of a sweep in order, as they become ready, and tracks their states."""
+
+    def __init__(self, sweep: Sweep, executor: Executor, *, retries: int = 2, retry_failed: bool = False,
+                 on_change: Callable[[dict[str, RunState]], None] | None = None) -> None:
+        self.sweep, self.executor, self.retries, self.retry_failed = sweep, executor, retries, retry_failed
+        self.on_change = on_change or (lambda states: None)
+        self.states = read_states(sweep)
+        self.todo = [s.id for s in sweep.runs if self._wanted(self.states[s.id])]
+        self.held: dict[str, float] = {}   # run id -> when it was last looked at
+        self.in_flight: set[str] = set()
+        self._polled = 0.0
+
+    def _wanted(self, rs: RunState) -> bool:
+        return rs.state not in FINISHED or (rs.state == "failed" and self.retry_failed)
+
+    def run(self, poll_s: float = 0.5) -> dict[str, RunState]:
+        """Run until every run has finished (or failed for good); Ctrl-C stops every run where it is."""
+        try:
+            with _sigterm_as_interrupt():
+                while self.todo:
+                    if not self._submit() and not self.in_flight and not self.held:
+                        for run_id in list(self.todo):  # cannot happen; never spin on it
+                            self.states[run_id].state = "skipped"
+                            self._done(run_id)
+                        break
+                    for outcome in self.executor.wait(poll_s):
+                        self._finish(outcome)
+                    self._look_at_disk()
+                    self.on_change(self.states)
+        except KeyboardInterrupt:
+            for outcome in self.executor.interrupt():
+                self._finish(outcome, interrupted=True)
+            self.on_change(self.states)
+            raise
+        finally:
+            self.executor.close()
+        return self.states
+
+    def _ready(self, rs: RunState) -> bool:
+        """A search is ready at once; an evaluation once its search completed (skipped if it ended otherwise)."""
+        if rs.spec.after is None:
+            return True
+        search = self.states[rs.spec.after]
+        if search.state == "completed":
+            return True
+        if rs.spec.after not in self.todo:
+            rs.state, rs.reason = "skipped", f"its search {rs.spec.after} {search.state}"
+            self._done(rs.spec.id)
+        else:
+            rs.state = "waiting"
+        return False
+
+    def _submit(self) -> int:
+        """Start what is ready, up to the executor's capacity; returns how many runs are running or started."""
+        for run_id in list(self.todo):
+            if len(self.in_flight) >= self.executor.capacity:
+                break
+            rs = self.states[run_id]
+            if run_id in self.held or run_id in self.in_flight or not self._ready(rs):
+                continue
+            task = {"id": run_id, "kind": rs.spec.kind, "out": str(self.sweep.out), "config": rs.spec.config,
+                    "after": rs.spec.after, "device": rs.spec.config.get("device", "auto")}
+            self.executor.submit(run_id, task)
+            self.in_flight.add(run_id)
+            rs.state, rs.started, rs.reason = "starting", time.monotonic(), None
+            rs.attempts += 1
+        return len(self.in_flight)
+
+    def _finish(self, outcome: dict[str, Any], interrupted: bool = False) -> None:
+        run_id = outcome["id"]
+        self.in_flight.discard(run_id)
+        rs = self.states[run_id]
+        rs.state, rs.reason = outcome.get("state", "failed"), outcome.get("reason")
+        rs.host, rs.pid, rs.seconds = outcome.get("host", rs.host), outcome.get("pid", rs.pid), outcome.get("seconds")
+        st = _runs.run_status(self.sweep.out / run_id)
+        rs.epochs_done = int(st.get("epochs_done") or rs.epochs_done)
+        if rs.state == "busy":  # another process writes it: watch it
+            rs.state = "held"
+            self.held[run_id] = time.monotonic()
+            rs.attempts -= 1
+            return
+        if rs.state == "lost":
+            rs.state = "failed" if not interrupted else "interrupted"
+        if rs.state == "completed" or interrupted:
+            self._done(run_id)
+        elif outcome.get("retry") and rs.attempts <= self.retries:
+            rs.reason = f"attempt {rs.attempts} of {self.retries + 1}: {rs.reason}"
+            rs.state = "queued"
+        else:
+            self._done(run_id)
+
+    def _done(self, run_id: str) -> None:
+        if run_id in self.todo:
+            self.todo.remove(run_id)
+
+    def _look_at_disk(self) -> None:
+        """Epochs of running runs (once a second), and whether runs held elsewhere have ended."""
+        now = time.monotonic()
+        if now - self._polled < 1.0:
+            return
+        self._polled = now
+        for run_id in self.in_flight:  # "starting" until its process writes it (Ray may queue it first)
+            rs = self.states[run_id]
+            st = _runs.run_status(self.sweep.out / run_id)
+            rs.epochs_done = int(st.get("epochs_done") or rs.epochs_done)
+            if st["state"] == "running":
+                rs.state, rs.host, rs.pid = "running", st.get("host"), st.get("pid")
+        for run_id, seen in list(self.held.items()):
+            if now - seen < HELD_POLL_S:
+                continue
+            rs = self.states[run_id]
+            st = _runs.run_status(self.sweep.out / run_id)
+            rs.epochs_done = int(st.get("epochs_done") or 0)
+            if st["state"] == "running" or st["state"] == "creating":
+                self.held[run_id] = now
+                continue
+            del self.held[run_id]
+            rs.state, rs.reason = st["state"], st.get("reason")
+            if st["state"] == "completed" or (st["state"] == "failed" and not self.retry_failed):
+                self._done(run_id)
+            else:
+                rs.state = "queued"
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler ending the job) stops the sweep like Ctrl-C: every run records where it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt("terminated (SIGTERM)")
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
