@@ -70,32 +70,44 @@ def execute(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def _execute(task: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The outcome, and a line in the run's log saying what this attempt did: 'start -> completed',
+    'resume after epoch 3 -> interrupted', 'skip -> completed', 'start -> busy' (lost a race), ..."""
     import torch
 
     from suite.errors import NonFiniteLoss
 
     torch.set_num_threads(int(task["threads"]))
     before = run_status(path)
-    if before["state"] == DONE:
-        return {"state": DONE, "skipped": True}
-    if before["state"] == "running":
-        return {"state": "busy", "reason": f"written by pid {before.get('pid')} on {before.get('host')}"}
+    action = "start" if before["state"] in ("absent", "creating") else \
+        "skip" if before["state"] in (DONE, "running") else f"resume after epoch {before['epochs_done']}"
     try:
-        store = _start(task, path) if before["state"] in ("absent", "creating") else _resume(task, path)
-        state = store.status.get("status")
-        return {"state": state, "reason": store.status.get("reason"), "retry": state != DONE}
+        if before["state"] == DONE:
+            outcome: dict[str, Any] = {"state": DONE, "skipped": True}
+        elif before["state"] == "running":
+            outcome = _busy(before)
+        else:
+            store = _start(task, path) if action == "start" else _resume(task, path)
+            state = store.status.get("status")
+            outcome = {"state": state, "reason": store.status.get("reason"), "retry": state != DONE}
     except NonFiniteLoss as exc:  # a result, not a fault: trying again fails the same way
-        return {"state": "failed", "reason": str(exc), "retry": False}
+        outcome = {"state": "failed", "reason": str(exc), "retry": False}
     except KeyboardInterrupt:
-        return {"state": "interrupted", "reason": "interrupted", "retry": False}
+        outcome = {"state": "interrupted", "reason": "interrupted", "retry": False}
     except Exception as exc:
         import traceback
 
         traceback.print_exc()
         after = run_status(path)
-        if after["state"] == DONE:
-            return {"state": DONE}
-        return {"state": "failed", "reason": _one_line(exc), "retry": True}
+        if after["state"] in (DONE, "running", "creating"):  # another process got there first
+            outcome = {"state": DONE} if after["state"] == DONE else _busy(after)
+        else:
+            outcome = {"state": "failed", "reason": _one_line(exc), "retry": True}
+    print(f"{action} -> {outcome['state']}" + (f": {outcome['reason']}" if outcome.get("reason") else ""))
+    return outcome
+
+
+def _busy(st: dict[str, Any]) -> dict[str, Any]:
+    return {"state": "busy", "reason": f"written by pid {st.get('pid')} on {st.get('host')}"}
 
 
 def _start(task: dict[str, Any], path: Path) -> Any:
