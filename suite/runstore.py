@@ -183,8 +183,7 @@ class RunStore:
         store = cls(path)
         try:
             store.acquire()
-            with atomic_path(path / "config.yaml") as tmp:
-                tmp.write_text(yaml.safe_dump(config, sort_keys=False))
+            store.write_config(config)
             write_json(path / "environment.json", env)
             store.start()
         except BaseException:
