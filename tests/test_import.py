@@ -55,11 +55,17 @@ def test_index_keyed_12ep_table(shared_data, tss_store, tmp_path, tss):
 
 
 def test_nb201_v10_table_differs_from_nats_where_published(shared_data, table200, tss_store, tmp_path):
-    out = import_table(shared_data / "nb201v10-naswot-score-accuracy.csv", arch_column="arch",
-                       metrics={"test-accuracy": "test_top1", "naswot": "score", "params": "params"},
-                       dataset="cifar10", epochs=200, version="NAS-Bench-201-v1_0", out=tmp_path / "v10",
-                       order=tss_store)
-    v10 = benchmarks.open(out)
+    kw = dict(arch_column="arch", metrics={"test-accuracy": "test_top1", "naswot": "score", "params": "params"},
+              dataset="cifar10", epochs=200, version="NAS-Bench-201-v1_0", out=tmp_path / "v10", order=tss_store)
+    csv = shared_data / "nb201v10-naswot-score-accuracy.csv"
+    with pytest.raises(DnasError, match=r"341 empty or NaN in 'score' \(naswot; e.g. row 10: 'nan'\).*--drop-invalid"):
+        import_table(csv, **kw)  # the published table lacks 341 NASWOT scores: never dropped silently
+    assert not (tmp_path / "v10").exists()
+    v10 = benchmarks.open(import_table(csv, drop_invalid=True, **kw))
+    imported = v10.meta["groups"][0]["config"]["imported"]
+    assert imported["dropped"] == {"naswot": {"column": "score", "empty or NaN": {"cells": 341, "row": 10,
+                                                                                  "value": "nan"}}}
+    assert int(np.isnan(v10.query_many("all", "cifar10", "naswot", 200)).sum()) == 341
     assert v10.version == "NAS-Bench-201-v1_0"
     diff = np.abs(v10.query_many("all", "cifar10", "test-accuracy", 200)
                   - table200.query_many("all", "cifar10", "test-accuracy", 200))
