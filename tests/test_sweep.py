@@ -24,6 +24,8 @@ EVAL = {"epochs": 1, "channels": 4, "depth": 1, "batch_size": 64}
 SPEC = {"search": {"method": ["darts-v1", "gdas"], "dataset": "digits", "seed": [0, 1], "hparams": TINY},
         "evaluate": {"protocol": "nats-12", "dataset": "digits", "overrides": EVAL}}
 """The test sweep: 2 methods x 2 seeds on digits, each found cell trained for an epoch (8 runs)."""
+SEARCHES = {"search": SPEC["search"]}
+"""Its four searches alone (the same runs: the same ids)."""
 VOLATILE = ("epoch_time_s", "wall_time_s", "peak_memory_mb")
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,6 +132,107 @@ def test_local_slots_share_the_cores_and_gpus(monkeypatch):
         local_slots(gpus_per_run=0.3)
 
 
+# ---- the scheduler and the local executor, without training ----------------------------------------
+
+class Scripted:
+    """An executor whose runs end as a script says (in process, at once), recording what it was given."""
+
+    capacity = 2
+
+    def __init__(self, script: dict[str, list[dict]]) -> None:
+        self.script, self.given, self.done = script, [], []
+
+    def submit(self, key, task):
+        self.given.append(key)
+        self.done.append({"id": key, **(self.script.get(key) or [{"state": "completed"}]).pop(0)})
+
+    def wait(self, timeout):
+        out, self.done = self.done, []
+        return out
+
+    def interrupt(self):
+        return []
+
+    def close(self):
+        pass
+
+    def describe(self):
+        return "scripted"
+
+
+def test_scheduler_retries_faults_not_results_and_skips_evaluations_of_failed_searches(tmp_path):
+    from suite.sweep.schedule import Scheduler
+
+    sweep = expand(SPEC, "test", out=tmp_path)
+    s = [r.id for r in sweep.runs if r.kind == "search"]
+    evals = {r.after: r.id for r in sweep.runs if r.kind == "evaluation"}
+    crash = {"state": "failed", "reason": "RuntimeError: CUDA out of memory", "retry": True}
+    script = {s[0]: [crash, {"state": "lost", "reason": "worker process killed by SIGKILL", "retry": True}],
+              s[1]: [{"state": "failed", "reason": "non-finite train_loss at epoch 1", "retry": False}],
+              s[2]: [crash, crash, crash]}
+    ex = Scripted(script)
+    states = Scheduler(sweep, ex, retries=2).run(poll_s=0)
+    assert states[s[0]].state == "completed" and states[s[0]].attempts == 3     # two faults, then done
+    assert states[s[1]].state == "failed" and states[s[1]].attempts == 1       # a NaN is a result: no retry
+    assert states[s[2]].state == "failed" and states[s[2]].attempts == 3       # 1 + 2 retries, then given up
+    assert states[s[2]].reason == "RuntimeError: CUDA out of memory (after 3 attempts)"
+    assert states[s[3]].state == "completed"
+    for search in s:  # an evaluation runs only after its search completed, never for a failed one
+        ev = states[evals[search]]
+        assert ev.state == ("completed" if states[search].state == "completed" else "skipped")
+        if ev.state == "completed":
+            assert ex.given.index(evals[search]) > max(i for i, k in enumerate(ex.given) if k == search)
+        else:
+            assert evals[search] not in ex.given and "failed" in ev.reason
+
+
+def test_scheduler_waits_for_runs_another_process_writes(tmp_path, monkeypatch):
+    from suite.sweep import schedule
+
+    sweep = expand(SEARCHES, "test", out=tmp_path)
+    first = sweep.runs[0].id
+    ex = Scripted({first: [{"state": "busy", "reason": "written by pid 1 on elsewhere"}]})
+    sched = schedule.Scheduler(sweep, ex)
+    on_disk = iter([{"state": "running"}, {"state": "running"}, {"state": "completed", "epochs_done": 2}])
+    real = schedule._runs.run_status
+    monkeypatch.setattr(schedule._runs, "run_status",
+                        lambda p: next(on_disk) if Path(p).name == first and first in sched.held else real(p))
+    monkeypatch.setattr(schedule, "HELD_POLL_S", 0.0)
+    monkeypatch.setattr(schedule, "DISK_POLL_S", 0.0)
+    states = sched.run(poll_s=0)
+    assert states[first].state == "completed" and states[first].epochs_done == 2
+    assert ex.given.count(first) == 1  # handed out once, found taken, then watched until the other process ended
+
+
+def kill_self(task: dict) -> dict:
+    """A task whose worker process dies (for the test below)."""
+    if task["id"] == "doomed":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return {"state": "completed", "pid": os.getpid()}
+
+
+def test_a_killed_local_worker_loses_only_its_run(tmp_path, monkeypatch):
+    from suite.sweep.executors import LocalExecutor
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    ex = LocalExecutor([Slot(1), Slot(1)], tmp_path, fn="tests.test_sweep:kill_self")
+    outcomes: list[dict] = []
+    try:
+        for key in ("a", "doomed", "b", "c"):
+            while all(w is not None and w.key is not None for w in ex.workers):
+                outcomes += ex.wait(5)
+            ex.submit(key, {"id": key})
+        while ex.busy():
+            outcomes += ex.wait(5)
+    finally:
+        ex.close()
+    by_key = {o["id"]: o for o in outcomes}
+    assert sorted(by_key) == ["a", "b", "c", "doomed"]
+    assert by_key["doomed"]["state"] == "lost" and by_key["doomed"]["retry"] is True
+    assert by_key["doomed"]["reason"] == "worker process killed by SIGKILL"
+    assert all(by_key[k]["state"] == "completed" for k in "abc")
+
+
 # ---- running --------------------------------------------------------------------------------------
 
 def assert_same_stores(a: Path, b: Path, ids: list[str]) -> None:
@@ -178,7 +281,7 @@ def test_local_sweep_completes_every_run_and_a_rerun_skips_them(local_sweep, cap
         path = sweep.out / run.id
         assert list(pd.read_parquet(path / "metrics.parquet")["epoch"]) == list(range(run.epochs))
         config = yaml.safe_load((path / "config.yaml").read_text())
-        assert config["threads"] == 1 if "threads" in config else True
+        assert config["threads"] == 1
         assert attempts(sweep.out, run.id) == ["start -> completed"]
         if run.kind == "evaluation":  # trains exactly the architecture its search found
             assert config["arch"] == json.loads((sweep.out / run.after / "final.json").read_text())["arch"]
@@ -199,6 +302,12 @@ def test_local_sweep_completes_every_run_and_a_rerun_skips_them(local_sweep, cap
     assert main(["sweep", "status", str(sweep.out)]) == 0
     text = capsys.readouterr().out
     assert text.splitlines()[-1] == "8 runs: 8 completed" and "epoch 2/2" in text
+
+    # the output directory is a directory of run stores, as every reader of runs takes it
+    assert main(["runs", str(sweep.out), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert sorted((r["name"], r["kind"], r["status"]) for r in listed) == \
+        sorted((r.id, r.kind, "completed") for r in sweep.runs)
 
 
 def test_status_from_the_spec_shows_queued_and_waiting_runs(tmp_path, capsys):
@@ -223,7 +332,7 @@ def test_ctrl_c_stops_every_run_where_it_is_and_the_rerun_resumes(local_sweep, t
     local, _ = local_sweep
     out = tmp_path / "out"
     spec = tmp_path / "s.yaml"
-    spec.write_text(yaml.safe_dump({"out": str(out), **SPEC}))
+    spec.write_text(yaml.safe_dump({"out": str(out), **SEARCHES}))
     sweep = load_sweep(spec)
     searches = [r.id for r in sweep.runs if r.kind == "search"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -258,7 +367,7 @@ def test_two_sweeps_on_one_directory_never_run_a_run_twice(local_sweep, tmp_path
     import threading
 
     local, _ = local_sweep
-    sweep = expand(SPEC, "test", out=tmp_path / "shared")
+    sweep = expand(SEARCHES, "test", out=tmp_path / "shared")
     results: dict[str, dict] = {}
 
     def one(name: str) -> None:
@@ -272,4 +381,57 @@ def test_two_sweeps_on_one_directory_never_run_a_run_twice(local_sweep, tmp_path
     assert {rs.state for r in results.values() for rs in r.values()} == {"completed"}
     for run in sweep.runs:
         assert writes(sweep.out, run.id) == ["start -> completed"], attempts(sweep.out, run.id)
+    assert_same_stores(local.out, sweep.out, [r.id for r in sweep.runs])
+
+
+# ---- Ray ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A real local Ray cluster of 2 CPUs (Ray is in the test extras: CI must have it)."""
+    try:
+        import ray
+    except ImportError:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("Ray is missing in CI: pip install -e '.[test]' installs it")
+        pytest.skip("Ray is not installed (pip install -e '.[ray]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_sweep_equals_local_and_survives_a_killed_worker(local_sweep, ray_cluster, tmp_path):
+    """Under a real Ray cluster the stores equal the local executor's, even though one Ray worker is
+    killed in the middle of a search: Ray runs the task again, which resumes the run from its checkpoint;
+    every run completes once, none is duplicated or lost."""
+    import threading
+
+    local, _ = local_sweep
+    sweep = expand(SPEC, "test", out=tmp_path / "ray")
+    searches = {r.id for r in sweep.runs if r.kind == "search"}
+    killed: list[tuple[str, int]] = []
+
+    def kill_one() -> None:
+        deadline = time.monotonic() + 240
+        while not killed and time.monotonic() < deadline:
+            for rs in sweep_states(sweep).values():
+                if rs.spec.id in searches and rs.state == "running" and rs.epochs_done == 1 and rs.pid:
+                    os.kill(rs.pid, signal.SIGKILL)  # a Ray worker process, mid-run
+                    killed.append((rs.spec.id, rs.pid))
+                    return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=kill_one)
+    watcher.start()
+    states = run_sweep(sweep, progress=False, kind="ray", cpus_per_run=1, retries=2)
+    watcher.join()
+    assert killed, "no search was caught between its epochs"
+    victim, pid = killed[0]
+    assert pid != os.getpid()
+    assert {rs.state for rs in states.values()} == {"completed"}
+    assert sorted(p.name for p in sweep.out.iterdir() if not p.name.startswith((".", "sweep"))) == \
+        sorted(r.id for r in sweep.runs)  # no duplicated or stray run directories
+    for run in sweep.runs:
+        expected = ["resume after epoch 1 -> completed"] if run.id == victim else ["start -> completed"]
+        assert writes(sweep.out, run.id) == expected, attempts(sweep.out, run.id)
     assert_same_stores(local.out, sweep.out, [r.id for r in sweep.runs])

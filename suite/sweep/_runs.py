@@ -20,17 +20,18 @@ DONE = "completed"
 
 
 def run_status(path: str | os.PathLike) -> dict[str, Any]:
-    """A run directory's state as the sweep sees it: ``state`` (absent, completed, failed, interrupted,
-    running, ...), ``epochs_done``, ``reason``, ``host`` and ``pid`` of its writer where recorded."""
+    """A run directory's state as the sweep sees it: ``state`` (absent, creating, running, completed,
+    failed, interrupted, dead or stale: its writer was killed), ``epochs_done``, ``reason``, and the
+    ``host`` and ``pid`` of its writer where recorded."""
     from suite.runstore import RunStore
 
     path = Path(path)
     if not (path / "config.yaml").is_file():
         return {"state": "absent" if not path.exists() else "creating", "epochs_done": 0}
-    st = RunStore(path).status
+    st = RunStore(path).status  # a killed writer's "running" reads dead (or stale, from another host)
     out = {"state": st.get("status", "unknown"), "epochs_done": st.get("epochs_done"),
-           "reason": st.get("reason") or st.get("note"), "host": st.get("host"), "pid": st.get("pid"),
-           "updated": st.get("updated")}
+           "reason": st.get("reason") or (st.get("note") if st.get("status") != "running" else None),
+           "host": st.get("host"), "pid": st.get("pid"), "updated": st.get("updated")}
     if out["epochs_done"] is None:
         out["epochs_done"] = _rows(path / "metrics.parquet")
     return out
@@ -111,7 +112,10 @@ def _busy(st: dict[str, Any]) -> dict[str, Any]:
 
 
 def _start(task: dict[str, Any], path: Path) -> Any:
-    cfg = {**task["config"], "device": task["device"], "out": str(path.parent), "name": path.name}
+    """Create the run under its id (one process wins the directory and its lock) and run it."""
+    _clear_abandoned(path)
+    cfg = {**task["config"], "device": task["device"], "threads": int(task["threads"]), "out": str(path.parent),
+           "name": path.name}
     if task["kind"] == "search":
         from suite.runner import SearchConfig, run_search
 
@@ -125,13 +129,37 @@ def _start(task: dict[str, Any], path: Path) -> Any:
 
 
 def _resume(task: dict[str, Any], path: Path) -> Any:
+    """Resume from the last checkpoint (refused while a live process writes it), with this sweep's paths
+    and thread count."""
+    cfg = task["config"]
+    moved = {k: cfg.get(k) for k in ("data_dir", "protocol_dir", "bench")}
     if task["kind"] == "search":
         from suite.runner import resume_search
 
-        return resume_search(path, progress=False)
+        return resume_search(path, progress=False, threads=int(task["threads"]), **moved)
     from benchmarks.training import resume_training
 
-    return resume_training(path, progress=False)
+    return resume_training(path, progress=False, threads=int(task["threads"]), **moved)
+
+
+def _clear_abandoned(path: Path) -> None:
+    """Remove a run directory whose creator was killed before it wrote its config: it holds nothing but an
+    unlocked ``.lock``. One that holds anything else, or whose lock is held, is left alone."""
+    import fcntl
+    import shutil
+
+    from suite.runstore import LOCK
+
+    if not path.is_dir() or (path / "config.yaml").exists() or {p.name for p in path.iterdir()} != {LOCK}:
+        return
+    fd = os.open(path / LOCK, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # its creator lives
+    finally:
+        os.close(fd)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _one_line(exc: BaseException) -> str:

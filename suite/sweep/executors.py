@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from suite.checks import usable_cores
 from suite.errors import DnasError
 
 EXECUTE = "suite.sweep._runs:execute"
@@ -35,15 +36,14 @@ def call(fn: str, task: Any) -> Any:
     return getattr(importlib.import_module(module), name)(task)
 
 
+def outcome(key: str, result: Any) -> dict[str, Any]:
+    """A task's answer as an outcome under its key (a dict from ``execute``; anything else as ``result``)."""
+    return {**result, "id": key} if isinstance(result, dict) else {"id": key, "state": "completed", "result": result}
+
+
 def lost(key: str, reason: str, retry: bool) -> dict[str, Any]:
     """The outcome of a task whose process died before it answered."""
     return {"id": key, "state": "lost", "reason": reason, "retry": retry}
-
-
-def usable_cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
 
 
 def visible_gpus() -> list[str]:
@@ -222,7 +222,7 @@ class LocalExecutor(Executor):
                 continue
             reply = json.loads(line)
             w.key = None
-            out.append({**(reply.get("result") or {}), "id": reply["key"]} if "result" in reply else
+            out.append(outcome(reply["key"], reply["result"]) if "result" in reply else
                        lost(reply["key"], reply.get("error", "worker error"), True))
         return out
 
@@ -245,10 +245,10 @@ class LocalExecutor(Executor):
         return out
 
     def close(self) -> None:
-        for w in self.workers:
-            if w is None:
-                continue
+        live = [w for w in self.workers if w is not None]
+        for w in live:  # all at once: each exits when its stdin closes
             self._forget(w)
+        for w in live:
             try:
                 w.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -320,9 +320,7 @@ class RayExecutor(Executor):
             return lost(key, "interrupted", False)
         except self.ray.exceptions.RayError as exc:  # the worker died more often than max_retries allows
             return lost(key, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}", False)
-        if not isinstance(result, dict):
-            return {"id": key, "state": "completed", "result": result}
-        return {**result, "id": key}
+        return outcome(key, result)
 
     def interrupt(self) -> list[dict[str, Any]]:
         for ref in list(self.refs):

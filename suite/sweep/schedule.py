@@ -33,6 +33,8 @@ FINISHED = ("completed", "failed", "skipped")
 """States a sweep does not run again (``failed`` is run again only with ``retry_failed``)."""
 HELD_POLL_S = 5.0
 """How often a run that another process writes is looked at again."""
+DISK_POLL_S = 1.0
+"""How often the epochs of running runs are read from disk."""
 
 
 @dataclasses.dataclass
@@ -215,6 +217,8 @@ class Scheduler:
             rs.reason = f"attempt {rs.attempts} of {self.retries + 1}: {rs.reason}"
             rs.state = "queued"
         else:
+            if rs.attempts > 1:
+                rs.reason = f"{rs.reason} (after {rs.attempts} attempts)"
             self._done(run_id)
 
     def _done(self, run_id: str) -> None:
@@ -224,7 +228,7 @@ class Scheduler:
     def _look_at_disk(self) -> None:
         """Epochs of running runs (once a second), and whether runs held elsewhere have ended."""
         now = time.monotonic()
-        if now - self._polled < 1.0:
+        if now - self._polled < DISK_POLL_S:
             return
         self._polled = now
         for run_id in self.in_flight:  # "starting" until its process writes it (Ray may queue it first)
@@ -239,7 +243,7 @@ class Scheduler:
             rs = self.states[run_id]
             st = _runs.run_status(self.sweep.out / run_id)
             rs.epochs_done = int(st.get("epochs_done") or 0)
-            if st["state"] == "running" or st["state"] == "creating":
+            if st["state"] == "running":
                 self.held[run_id] = now
                 continue
             del self.held[run_id]
