@@ -290,8 +290,9 @@ class RayExecutor(Executor):
         if gpus_per_run is None:  # one GPU per run where the cluster has GPUs
             gpus_per_run = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
         self.cpus, self.gpus, self.fn = int(cpus_per_run), float(gpus_per_run), fn
-        self.remote = ray.remote(_ray_call).options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=retries,
-                                                    retry_exceptions=False, name="dnas-sweep-run")
+        self.remote = ray.remote(_ray_call).options(
+            num_cpus=self.cpus, num_gpus=self.gpus, max_retries=retries, retry_exceptions=False, name="dnas-sweep-run",
+            runtime_env={"env_vars": {"OMP_WAIT_POLICY": "PASSIVE"}})  # idle OpenMP threads sleep (see README)
         self.capacity = 1 << 30  # Ray queues what its cluster cannot start yet
         self.refs: dict[Any, str] = {}
 
