@@ -320,6 +320,29 @@ def test_status_from_the_spec_shows_queued_and_waiting_runs(tmp_path, capsys):
     assert not (tmp_path / "out").exists()  # reading the state writes nothing
 
 
+def kill_mid_search(sweep) -> tuple[list[tuple[str, int]], "threading.Thread"]:
+    """Start a thread that kills (SIGKILL) the process writing the first search caught between its epochs;
+    returns the list it fills with (run id, pid) and the thread."""
+    import threading
+
+    searches = {r.id for r in sweep.runs if r.kind == "search"}
+    killed: list[tuple[str, int]] = []
+
+    def watch() -> None:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            for rs in sweep_states(sweep).values():
+                if rs.spec.id in searches and rs.state == "running" and rs.epochs_done == 1 and rs.pid:
+                    os.kill(rs.pid, signal.SIGKILL)
+                    killed.append((rs.spec.id, rs.pid))
+                    return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    return killed, thread
+
+
 def _wait_for(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -364,6 +387,8 @@ def test_ctrl_c_stops_every_run_where_it_is_and_the_rerun_resumes(local_sweep, t
 
 
 def test_two_sweeps_on_one_directory_never_run_a_run_twice(local_sweep, tmp_path):
+    """Two sweeps (each with its own worker process) on one directory, and one of their workers killed
+    mid-search: every run is written by one process, the killed one resumed once, the stores as local's."""
     import threading
 
     local, _ = local_sweep
@@ -373,14 +398,17 @@ def test_two_sweeps_on_one_directory_never_run_a_run_twice(local_sweep, tmp_path
     def one(name: str) -> None:
         results[name] = run_sweep(sweep, progress=False, workers=1, cpus_per_run=1)
 
+    killed, watcher = kill_mid_search(sweep)
     threads = [threading.Thread(target=one, args=(n,)) for n in ("a", "b")]
     for t in threads:
         t.start()
-    for t in threads:
+    for t in [*threads, watcher]:
         t.join(timeout=300)
+    assert killed, "no search was caught between its epochs"
     assert {rs.state for r in results.values() for rs in r.values()} == {"completed"}
     for run in sweep.runs:
-        assert writes(sweep.out, run.id) == ["start -> completed"], attempts(sweep.out, run.id)
+        expected = ["resume after epoch 1 -> completed"] if run.id == killed[0][0] else ["start -> completed"]
+        assert writes(sweep.out, run.id) == expected, attempts(sweep.out, run.id)
     assert_same_stores(local.out, sweep.out, [r.id for r in sweep.runs])
 
 
@@ -404,25 +432,9 @@ def test_ray_sweep_equals_local_and_survives_a_killed_worker(local_sweep, ray_cl
     """Under a real Ray cluster the stores equal the local executor's, even though one Ray worker is
     killed in the middle of a search: Ray runs the task again, which resumes the run from its checkpoint;
     every run completes once, none is duplicated or lost."""
-    import threading
-
     local, _ = local_sweep
     sweep = expand(SPEC, "test", out=tmp_path / "ray")
-    searches = {r.id for r in sweep.runs if r.kind == "search"}
-    killed: list[tuple[str, int]] = []
-
-    def kill_one() -> None:
-        deadline = time.monotonic() + 240
-        while not killed and time.monotonic() < deadline:
-            for rs in sweep_states(sweep).values():
-                if rs.spec.id in searches and rs.state == "running" and rs.epochs_done == 1 and rs.pid:
-                    os.kill(rs.pid, signal.SIGKILL)  # a Ray worker process, mid-run
-                    killed.append((rs.spec.id, rs.pid))
-                    return
-            time.sleep(0.02)
-
-    watcher = threading.Thread(target=kill_one)
-    watcher.start()
+    killed, watcher = kill_mid_search(sweep)
     states = run_sweep(sweep, progress=False, kind="ray", cpus_per_run=1, retries=2)
     watcher.join()
     assert killed, "no search was caught between its epochs"

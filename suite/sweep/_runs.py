@@ -99,8 +99,10 @@ def _execute(task: dict[str, Any], path: Path) -> dict[str, Any]:
 
         traceback.print_exc()
         after = run_status(path)
-        if after["state"] in (DONE, "running", "creating"):  # another process got there first
-            outcome = {"state": DONE} if after["state"] == DONE else _busy(after)
+        if after["state"] == DONE:
+            outcome = {"state": DONE}
+        elif _locked(path):  # another process got there first (its status may not say so yet)
+            outcome = _busy(after)
         else:
             outcome = {"state": "failed", "reason": _one_line(exc), "retry": True}
     print(f"{action} -> {outcome['state']}" + (f": {outcome['reason']}" if outcome.get("reason") else ""))
@@ -142,24 +144,36 @@ def _resume(task: dict[str, Any], path: Path) -> Any:
     return resume_training(path, progress=False, threads=int(task["threads"]), **moved)
 
 
+def _locked(path: Path) -> bool:
+    """Whether another process holds the run's lock (is creating or writing it) right now."""
+    import fcntl
+
+    from suite.runstore import LOCK
+
+    try:
+        fd = os.open(path / LOCK, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock this call took
+
+
 def _clear_abandoned(path: Path) -> None:
     """Remove a run directory whose creator was killed before it wrote its config: it holds nothing but an
     unlocked ``.lock``. One that holds anything else, or whose lock is held, is left alone."""
-    import fcntl
     import shutil
 
     from suite.runstore import LOCK
 
     if not path.is_dir() or (path / "config.yaml").exists() or {p.name for p in path.iterdir()} != {LOCK}:
         return
-    fd = os.open(path / LOCK, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return  # its creator lives
-    finally:
-        os.close(fd)
-    shutil.rmtree(path, ignore_errors=True)
+    if not _locked(path):  # its creator is gone
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _one_line(exc: BaseException) -> str:
