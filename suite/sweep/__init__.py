@@ -46,6 +46,8 @@ def _check(settings: dict[str, Any]) -> dict[str, Any]:
 def make_executor(sweep: Sweep, **overrides: Any) -> Executor:
     """The executor the spec's ``executor:`` names, with ``overrides`` (command-line flags, None = unset)."""
     s = _check({**sweep.executor, **{k: v for k, v in overrides.items() if v is not None}})
+    if s.get("gpus_per_run") is None and all(r.config.get("device") == "cpu" for r in sweep.runs):
+        s["gpus_per_run"] = 0  # every run asks for the CPU: no GPU to share out
     if s.get("kind", "local") == "ray":
         return RayExecutor(s.get("address"), s.get("cpus_per_run") or 1, s.get("gpus_per_run"),
                            s.get("retries", DEFAULT_RETRIES))

@@ -6,6 +6,7 @@ lives here, so a change in the run lifecycle is a change in this file only.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import os
 import socket
@@ -127,6 +128,8 @@ def _start(task: dict[str, Any], path: Path) -> Any:
     arch = final_arch(task["out"], task["after"])
     if arch is None:
         raise RuntimeError(f"search run {task['after']} has no final architecture")
+    if "from_run" in {f.name for f in dataclasses.fields(EvalConfig)}:  # where the run layer records the link
+        cfg["from_run"] = str(Path(task["out"]) / task["after"])
     return run_training(EvalConfig(arch=arch, **cfg), progress=False)
 
 
