@@ -83,7 +83,11 @@ def test_grid_lists_and_hyperparameter_grids_cross_and_overlaps_run_once(tmp_pat
      r"hparams.lr is a list; to sweep over values put it under 'grid:'"),
     ({"search": {"method": "gdas", "dataset": "digits", "hparams": {"momentm": 0.9}}}, r"unknown parameter 'momentm'"),
     ({"search": {"method": "gdas", "dataset": "mnist"}}, r"unknown dataset 'mnist'"),
-    ({"search": {"method": "gdas", "dataset": "cifar10"}}, r"dataset cifar10 needs data_dir"),
+    ({"search": {"method": "gdas", "dataset": "cifar10"}}, r"search: dataset cifar10 needs data_dir"),
+    ({"search": {"method": "gdas", "dataset": "cifar100", "data_dir": "/nonexistent"}},
+     r"search: data_dir /nonexistent is not a folder"),
+    ({"search": {"method": "gdas", "dataset": "digits"}, "evaluate": {"protocol": "nats-12", "dataset": "cifar10"}},
+     r"evaluate: dataset cifar10 needs data_dir"),
     ({"search": {"method": "gdas", "dataset": "digits", "seed": [0, -1]}}, r"seed must be an int"),
     ({"search": {"method": "gdas", "dataset": "digits", "device": "cuda:1"}}, r"device must be one of auto, cpu"),
     ({"search": {"method": "rarts", "space": "sss", "dataset": "digits"}, "evaluate": {"protocol": "nats-12",
@@ -202,6 +206,18 @@ def test_scheduler_waits_for_runs_another_process_writes(tmp_path, monkeypatch):
     states = sched.run(poll_s=0)
     assert states[first].state == "completed" and states[first].epochs_done == 2
     assert ex.given.count(first) == 1  # handed out once, found taken, then watched until the other process ended
+
+
+def test_a_run_with_bad_input_fails_at_once_and_leaves_no_run_behind(tmp_path):
+    from suite.sweep._runs import execute
+
+    config = {"method": "gdas", "space": "nb201", "dataset": "digits", "seed": 0, "bench": str(tmp_path / "nope"),
+              "data_dir": None, "protocol_dir": None, "hparams": TINY}
+    out = execute({"id": "r", "kind": "search", "out": str(tmp_path), "config": config, "after": None,
+                   "threads": 1, "device": "cpu"})
+    assert out["state"] == "failed" and out["retry"] is False and "nope" in out["reason"]  # no retry: same again
+    assert not (tmp_path / "r").exists()
+    assert attempts(tmp_path, "r") == ["start -> failed"]
 
 
 def kill_self(task: dict) -> dict:

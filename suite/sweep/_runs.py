@@ -76,7 +76,7 @@ def _execute(task: dict[str, Any], path: Path) -> dict[str, Any]:
     'resume after epoch 3 -> interrupted', 'skip -> completed', 'start -> busy' (lost a race), ..."""
     import torch
 
-    from suite.errors import NonFiniteLoss
+    from suite.errors import DnasError, NonFiniteLoss
 
     torch.set_num_threads(int(task["threads"]))
     before = run_status(path)
@@ -104,8 +104,9 @@ def _execute(task: dict[str, Any], path: Path) -> dict[str, Any]:
             outcome = {"state": DONE}
         elif _locked(path):  # another process got there first (its status may not say so yet)
             outcome = _busy(after)
-        else:
-            outcome = {"state": "failed", "reason": _one_line(exc), "retry": True}
+        else:  # bad input fails the same way again; a fault (out of memory, a file system hiccup) may not
+            outcome = {"state": "failed", "reason": _one_line(exc),
+                       "retry": not isinstance(exc, (DnasError, ValueError, TypeError))}
     print(f"{action} -> {outcome['state']}" + (f": {outcome['reason']}" if outcome.get("reason") else ""))
     return outcome
 
@@ -187,23 +188,23 @@ def _one_line(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def _output_to(log: Path, result: dict[str, Any]) -> Iterator[None]:
-    """Send this process's stdout and stderr (Python and C level) to ``log`` for the body."""
+    """Send this process's output (Python's streams and C-level writes to fds 1 and 2) to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    for stream in (sys.stdout, sys.stderr):
+    streams = sys.stdout, sys.stderr
+    for stream in streams:
         stream.flush()
     saved = os.dup(1), os.dup(2)
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    print(f"== {_dt.datetime.now().isoformat(timespec='seconds')} pid {result['pid']} on {result['host']}",
-          flush=True)
-    try:
-        yield
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        os.close(saved[0])
-        os.close(saved[1])
+    with open(log, "a", buffering=1) as text:
+        os.dup2(text.fileno(), 1)
+        os.dup2(text.fileno(), 2)
+        sys.stdout = sys.stderr = text
+        print(f"== {_dt.datetime.now().isoformat(timespec='seconds')} pid {result['pid']} on {result['host']}")
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = streams
+            text.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])

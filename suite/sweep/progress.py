@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from .schedule import RunState
 
-ORDER = ("running", "starting", "held", "failed", "interrupted", "lost", "dead", "stale", "queued", "waiting", "completed",
+ORDER = ("running", "starting", "creating", "held", "failed", "interrupted", "lost", "dead", "stale", "queued", "waiting", "completed",
          "skipped")
 DONE = ("completed", "failed", "skipped")
 

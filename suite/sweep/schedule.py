@@ -63,7 +63,7 @@ def read_states(sweep: Sweep) -> dict[str, RunState]:
     states: dict[str, RunState] = {}
     for spec in sweep.runs:
         st = _runs.run_status(sweep.out / spec.id)
-        state = {"absent": "queued", "creating": "running"}.get(st["state"], st["state"])
+        state = "queued" if st["state"] == "absent" else st["state"]
         rs = RunState(spec, state, int(st.get("epochs_done") or 0), st.get("reason"), host=st.get("host"),
                       pid=st.get("pid"))
         if spec.after is not None and state == "queued":
@@ -150,7 +150,8 @@ class Scheduler:
                 while self.todo:
                     if not self._submit() and not self.in_flight and not self.held:
                         for run_id in list(self.todo):  # cannot happen; never spin on it
-                            self.states[run_id].state = "skipped"
+                            rs = self.states[run_id]
+                            rs.state, rs.reason = "skipped", "nothing left that it waits for"
                             self._done(run_id)
                         break
                     for outcome in self.executor.wait(poll_s):

@@ -202,6 +202,16 @@ def _seed(value: Any, where: str, name: str) -> int:
     return value
 
 
+def _need_data(dataset: str, data_dir: str | None, where: str, name: str) -> None:
+    """Every dataset but digits is read from ``data_dir``, which must be a folder."""
+    if dataset == "digits":
+        return
+    if data_dir is None:
+        raise DnasError(f"{where}: {name}: dataset {dataset} needs data_dir (the folder holding its files)")
+    if not Path(data_dir).is_dir():
+        raise DnasError(f"{where}: {name}: data_dir {data_dir} is not a folder")
+
+
 def _device(entry: Mapping[str, Any], where: str, name: str, default: str = "auto") -> str:
     device = entry.get("device", default)
     if device not in DEVICES:
@@ -230,8 +240,7 @@ def _expand_searches(section: Any, where: str, extra: dict[str, Any]) -> list[Ru
             seed = _seed(seed, where, name)
             if dataset not in DATASETS:
                 raise DnasError(f"{where}: {name}: unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
-            if dataset != "digits" and paths["data_dir"] is None:
-                raise DnasError(f"{where}: {name}: dataset {dataset} needs data_dir (the folder holding its files)")
+            _need_data(dataset, paths["data_dir"], where, name)
             given = {**base, **combo}
             key = canonical([method, space, given])
             if key not in resolved:
@@ -288,6 +297,8 @@ def _expand_evaluations(section: Any, searches: list[RunSpec], where: str, extra
             if dataset not in protocol.datasets and not (protocol.space == "nb201" and dataset == "digits"):
                 raise DnasError(f"{where}: {name}: protocol {protocol.name} trains on {', '.join(protocol.datasets)}"
                                 f"{' or digits' if protocol.space == 'nb201' else ''}, not {dataset!r}")
+            for s in searches:
+                _need_data(str(dataset), paths["data_dir"] or s.config.get("data_dir"), where, name)
             matching = [s for s in searches if s.config["space"] == protocol.space]
             if not matching:
                 raise DnasError(f"{where}: {name}: protocol {protocol.name} trains {protocol.space} networks, and no "
