@@ -213,6 +213,10 @@ def run_training(cfg: EvalConfig, *, progress: bool = True, stop_after: int | No
     if cfg.dataset not in protocol.datasets and not (protocol.space == "nb201" and cfg.dataset == "digits"):
         raise DnasError(f"protocol {protocol.name} trains on {', '.join(protocol.datasets)}, not {cfg.dataset!r}")
     arch = _parse_arch(protocol, cfg.arch)
+    from .builtin import NO_BENCH, resolve_bench
+
+    # NB201 archs are set beside the built-in table's numbers when no --bench is given; the config says which
+    cfg = dataclasses.replace(cfg, bench=resolve_bench(cfg.bench, protocol.space) or NO_BENCH)
     d, device = init_distributed(resolve_device(cfg.device))
     config = {**dataclasses.asdict(cfg), "arch": str(arch), "device": device, "overrides": protocol.hp,
               "kind": "evaluation", "space": protocol.space, "world_size": d.world}
@@ -373,7 +377,9 @@ def _evaluate(model: nn.Module, data: _Data, amp: Any) -> dict[str, float]:
 
 def _recorded(cfg: EvalConfig, protocol: Protocol, arch: Any) -> dict[str, float] | None:
     """The benchmark's recorded numbers for the same arch, dataset and epochs, to set beside ours."""
-    if not cfg.bench or protocol.space != "nb201":
+    from .builtin import NO_BENCH
+
+    if not cfg.bench or cfg.bench == NO_BENCH or protocol.space != "nb201":
         return None
     import benchmarks
 

@@ -75,6 +75,9 @@ def cmd_bench_info(args: argparse.Namespace) -> int:
             print(f"  [official] {f['path']}: NATS-Bench {f['space']} archive, {f['size_mb']} MB")
     for m in info["missing"]:
         print(f"  missing {m['space']}: {' or '.join(m['files'])}\n    {m['how']}")
+    for b in info["builtin"]:
+        print(f"built-in table '{b['name']}' (--bench {b['name']}, no download): {b['space']} {b['version']}, "
+              f"{b['holds']}\n    {', '.join(b['columns'])}")
     return 0
 
 
@@ -93,7 +96,7 @@ def cmd_bench_query(args: argparse.Namespace) -> int:
     else:
         result = b.record(arch, args.dataset, args.epochs, _seed(args.seed), args.iepoch)
     index = b.index(arch)
-    cost = {} if args.metric else b.cost(index, args.dataset, args.epochs)
+    cost = b.cost(index, args.dataset, args.epochs) if not args.metric and b.has_cost(args.dataset, args.epochs) else {}
     if args.json:
         _print_json({"index": index, "arch": b.arch_at(index), "dataset": args.dataset, "epochs": args.epochs,
                      "seed": args.seed, "iepoch": args.iepoch, "metrics": result, "cost": cost,
@@ -256,7 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_bench_info)
 
     def query_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--bench", required=True, help="a store made by 'dnas bench convert' or 'import'")
+        sp.add_argument("--bench", required=True, help="a store made by 'dnas bench convert' or 'import', or a "
+                                                       "built-in table ('nb201')")
         sp.add_argument("--dataset", required=True, help="cifar10-valid, cifar10, cifar100 or ImageNet16-120")
         sp.add_argument("--epochs", required=True, type=int,
                         help="training schedule (official hp): 12 or 200 for tss; 1, 12 or 90 for sss")
@@ -317,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--data-dir", dest="data_dir", help="directory holding the dataset's official files")
     sp.add_argument("--protocol-dir", dest="protocol_dir",
                     help="NATS-Bench split files (cifar-split.txt, ...), from AutoDL-Projects configs/nas-benchmark")
-    sp.add_argument("--bench", help="tabular store to look each epoch's architecture up in")
+    sp.add_argument("--bench", help="tabular store to look each epoch's architecture up in: a store path or a "
+                                     "built-in name (default for nb201: the built-in 'nb201' table; 'none': no lookups)")
     sp.add_argument("--seed", type=int)
     sp.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
     sp.add_argument("--out", help="parent directory of run directories (default runs/)")
@@ -339,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "cifar10/cifar100 (darts-cifar), imagenet (darts-imagenet), digits (nats-*)")
     sp.add_argument("--data-dir", dest="data_dir")
     sp.add_argument("--protocol-dir", dest="protocol_dir", help="NATS-Bench split files (cifar-split.txt, ...)")
-    sp.add_argument("--bench", help="tabular store: set its recorded numbers beside the trained ones")
+    sp.add_argument("--bench", help="tabular store: set its recorded numbers beside the trained ones (default for "
+                                     "NB201 archs: the built-in 'nb201' table; 'none': no benchmark)")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--device", default="auto")
     sp.add_argument("--out", default="runs")

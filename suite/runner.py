@@ -87,8 +87,10 @@ class Lookup:
     METRICS = ("valid-accuracy", "test-accuracy")
 
     def __init__(self, bench_path: str | None, search_space: Any) -> None:
+        from benchmarks.builtin import NO_BENCH
+
         self.bench = None
-        if bench_path:
+        if bench_path and bench_path != NO_BENCH:
             import benchmarks
 
             self.bench = benchmarks.open(bench_path)
@@ -121,7 +123,11 @@ def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | No
     from methods import create_method
     from suite.data import search_split
 
+    from benchmarks.builtin import NO_BENCH, resolve_bench
+
     device = resolve_device(cfg.device)
+    # the space's built-in table when no --bench is given; the config records which (or 'none')
+    cfg = dataclasses.replace(cfg, bench=resolve_bench(cfg.bench, cfg.space) or NO_BENCH)
     train, valid = search_split(cfg.dataset, cfg.data_dir, cfg.protocol_dir)
     method = create_method(cfg.method, cfg.space, train.num_classes, train.images.shape[1], seed=cfg.seed,
                            device=device, **cfg.hparams)
@@ -233,7 +239,8 @@ def _loop(store: RunStore, method: Any, train: Any, valid: Any, lookup: Lookup, 
     from suite.runstore import cost_summary
     from suite.spaces.cost import count_params
 
-    final = {"arch": rows[-1]["arch"] if rows else None, "epochs": epochs, "wall_time_s": elapsed,
+    bench = {"name": lookup.bench.name, "version": lookup.bench.version} if lookup.bench is not None else None
+    final = {"arch": rows[-1]["arch"] if rows else None, "epochs": epochs, "bench": bench, "wall_time_s": elapsed,
              "gpu_days": elapsed / 86400 if device.startswith("cuda") else None,
              "device": device, "lookups": {k: v for k, v in rows[-1].items() if "@" in k} if rows else {},
              "cost": cost_summary(elapsed, device, count_params(method.net), None)}
