@@ -140,31 +140,41 @@ def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | No
 
 def resume_search(run_dir: str | os.PathLike, *, progress: bool = True, stop_after: int | None = None) -> RunStore:
     """Continue an interrupted run from its last finished epoch."""
-    from methods import create_method
-    from suite.data import search_split
-
     store = open_run(run_dir)
     status = store.status.get("status")
     if status == "completed":
         raise DnasError(f"run {store.path} already completed; nothing to resume")
-    config = store.config
-    cfg = SearchConfig.from_dict({**config, "hparams": {}})
-    device = resolve_device(config["device"])
-    train, valid = search_split(cfg.dataset, cfg.data_dir, cfg.protocol_dir)
-    method = create_method(cfg.method, cfg.space, train.num_classes, train.images.shape[1], seed=cfg.seed,
-                           device=device, **{k: v for k, v in config["hparams"].items()
-                                             if k not in _fixed(cfg.method)})
-    ckpt = store.load_checkpoint()
+    device = resolve_device(store.config["device"])
+    cfg, method, train, valid, ckpt = restore_search(store, device)
     rows = store.metrics.to_dict("records")
     if ckpt is None:
         start, rows, elapsed = 0, [], 0.0
     else:
-        method.load_state_dict(ckpt["method"])
         start, elapsed = ckpt["epoch"] + 1, ckpt["elapsed"]
         rows = [r for r in rows if r["epoch"] < start]
     store.set_status("running", resumed_from_epoch=start)
     return _loop(store, method, train, valid, Lookup(cfg.bench, method.space), device, start, rows, elapsed,
                  progress, stop_after)
+
+
+def restore_search(store: RunStore, device: str) -> tuple[SearchConfig, Any, Any, Any, dict[str, Any] | None]:
+    """A search run's config, its method (with the checkpoint's state when there is one), its
+    search data and the checkpoint: what resuming and reading the final supernet both need."""
+    from methods import create_method
+    from suite.data import search_split
+
+    config = store.config
+    if config.get("kind") == "evaluation" or "method" not in config:
+        raise DnasError(f"{store.path} is not a search run (it has no search method)")
+    cfg = SearchConfig.from_dict({**config, "hparams": {}})
+    train, valid = search_split(cfg.dataset, cfg.data_dir, cfg.protocol_dir)
+    method = create_method(cfg.method, cfg.space, train.num_classes, train.images.shape[1], seed=cfg.seed,
+                           device=device, **{k: v for k, v in config["hparams"].items()
+                                             if k not in _fixed(cfg.method)})
+    ckpt = store.load_checkpoint()
+    if ckpt is not None:
+        method.load_state_dict(ckpt["method"])
+    return cfg, method, train, valid, ckpt
 
 
 def _fixed(method: str) -> dict[str, Any]:
