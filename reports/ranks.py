@@ -268,7 +268,9 @@ class _Plan:
                 num = 4 * _dot(w, c1) + n * hn - 2 * ypre - 2 * xpre - _dot(sx, mx_g) - _dot(sy, my_g) \
                     + _dot(sxy, mxy_g)
                 u, v = _dot(sx, mx_g - 1), _dot(sy, my_g - 1)
-                taus.append(np.clip(num / np.sqrt(wtot - u) / np.sqrt(wtot - v), -1, 1))
+                den = np.sqrt(wtot - u) * np.sqrt(wtot - v)
+                untied = (wtot - u > 1e-12 * wtot) & (wtot - v > 1e-12 * wtot)  # a constant score: undefined
+                taus.append(np.where(untied, np.clip(num / den, -1, 1), np.nan))
             out["weighted_tau"] = (taus[0] + taus[1]) / 2
             # Spearman: average ranks are constant over tie groups; their moments come from group totals
             rx_g = cs_x - (mx_g - 1) / 2
