@@ -399,7 +399,7 @@ def bootstrap_indices(n: int, resamples: int, seed: int) -> np.ndarray:
 
 def _bootstrap(plan: _Plan, resamples: int, seed: int, threads: int | None) -> dict[str, np.ndarray]:
     idx = bootstrap_indices(plan.n, resamples, seed)
-    chunk = 64
+    chunk = 8
     parts = [idx[i:i + chunk] for i in range(0, resamples, chunk)]
 
     def run(part: np.ndarray) -> dict[str, np.ndarray]:

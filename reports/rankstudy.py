@@ -17,7 +17,9 @@ smaller is better, so the scores are negated; benchmark losses and times default
 from __future__ import annotations
 
 import itertools
+import os
 import re
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -250,15 +252,32 @@ def dedupe_isomorphic(frame: pd.DataFrame, space: str, score_cols: Sequence[str]
     return kept, info
 
 
-def correlate(study: Study, *, pairwise: bool = False, **kw: Any) -> list[RankCorr]:
-    """Every x against y (the last spec), or with ``pairwise`` every pair of specs; ``kw`` go to ``rankcorr``."""
+def _one_pair(task: tuple[np.ndarray, np.ndarray, dict[str, Any]]) -> RankCorr:
+    x, y, kw = task
+    return rankcorr(x, y, **kw)
+
+
+def correlate(study: Study, *, pairwise: bool = False, workers: int | None = None, **kw: Any) -> list[RankCorr]:
+    """Every x against y (the last spec), or with ``pairwise`` every pair of specs; ``kw`` go to ``rankcorr``.
+
+    Several pairs run in ``workers`` processes (default: one per core)."""
     labels = [c.label for c in study.columns]
     cols = {lab: np.asarray(study.frame[_frame_col(study, i)], dtype=np.float64)
             for i, lab in enumerate(labels)}
     pairs = list(itertools.combinations(labels, 2)) if pairwise else [(lab, labels[-1]) for lab in labels[:-1]]
+    tasks = [(cols[xl], cols[yl], {**kw, "x_name": xl, "y_name": yl}) for xl, yl in pairs]
+    workers = min(len(tasks), workers or os.cpu_count() or 1)
+    if workers > 1 and kw.get("bootstrap", 1) > 0:
+        import multiprocessing
+
+        # one pair per process: the resample kernels are many small numpy calls, which threads serialise
+        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            results = list(pool.map(_one_pair, tasks))
+    else:
+        results = [_one_pair(t) for t in tasks]
     out = []
-    for xl, yl in pairs:
-        r = rankcorr(cols[xl], cols[yl], x_name=xl, y_name=yl, **kw)
+    for (xl, yl), r in zip(pairs, results):
         r.notes.update({k: v for k, v in study.notes.items() if k != "versions"})
         r.notes["versions"] = {xl: study.notes["versions"].get(xl), yl: study.notes["versions"].get(yl)}
         negated = [c.label for c in study.columns if c.negated and c.label in (xl, yl)]

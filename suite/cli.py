@@ -267,7 +267,7 @@ def _print_rankcorr(results: list, title: str = "") -> None:
         print(f"x: {r.x}\ny: {r.y}\n  n = {r.n}" + (f", dropped {r.n_dropped} ("
               + ", ".join(f"{k}: {v}" for k, v in r.dropped.items()) + ")" if r.n_dropped else "")
               + f"; {r.bootstrap} bootstrap resamples, {r.level:.0%} percentile intervals, seed {r.seed}")
-        for key in ("unique", "where"):
+        for key in ("where", "unique"):
             if isinstance(r.notes.get(key), dict):
                 info = r.notes[key]
                 print(f"  {key}: " + (f"{info['classes']} isomorphism classes, kept {info['rows_before'] - info['rows_dropped']}"
