@@ -16,6 +16,7 @@ ranked once, and every statistic of every resample comes from a few array passes
 """
 from __future__ import annotations
 
+import copy
 import math
 import os
 import warnings
@@ -183,9 +184,8 @@ class _Plan:
         self.pi_inv[self.pi] = rows                             # x-position of the item at y-position r
         xs, ys = x[self.ox], y[self.ox]
         self.oy = oy
-        gx, gxy, gy = _starts(xs), _starts(xs, ys), _starts(y[oy])  # tie groups (x-order, x-order, y-order)
-        self.ex, self.exy, self.ey = _ends(gx, n), _ends(gxy, n), _ends(gy, n)  # their last rows
-        self.gx_sizes, self.gy_sizes = np.diff(np.append(gx, n)), np.diff(np.append(gy, n))
+        self.ties = (_Ties(_starts(xs), n), _Ties(_starts(y[oy]), n), _Ties(_starts(xs, ys), n))
+        """Tie groups of x and of (x, y), contiguous in x-order, and of y, contiguous in y-order."""
         use = np.ones(n, dtype=bool) if pearson_rows is None else pearson_rows  # rows Pearson r may use
         xc = np.where(use, x - x[use].mean(), 0.0) if use.any() else np.zeros(n)
         yc = np.where(use, y - y[use].mean(), 0.0) if use.any() else np.zeros(n)
@@ -227,59 +227,54 @@ class _Plan:
     def resample_stats(self, m_items: np.ndarray) -> dict[str, np.ndarray]:
         """Every statistic for each resample; ``m_items`` [B, n] multiplicities in row order.
 
-        Nothing [B, n] is built that a few group boundaries can replace: tie-group totals,
-        Spearman's rank moments and weighted tau's group weights come from prefix sums read at
-        the groups' last rows. The resample size is n, so sums of m are n."""
+        Sums over tie groups are written as the sum over rows (as if every group were a single
+        row) plus a correction over the rows of multi-row groups only, so ties cost in proportion
+        to how many rows are tied. The resample size is n, so sums of m are n."""
         n = float(self.n)
         mi = m_items.astype(np.float64)
         out: dict[str, np.ndarray] = {}
-        sums = mi @ self.moments                                # Pearson: one product for five sums
+        sums = mi @ self.moments                                # Pearson: one product for its six sums
         m = np.take(mi, self.ox, axis=1)                        # x-order
         my = np.take(mi, self.oy, axis=1)                       # y-order
         cs, csy = np.cumsum(m, axis=1), np.cumsum(my, axis=1)
-        cs_x, cs_y = np.take(cs, self.ex, axis=1), np.take(csy, self.ey, axis=1)
-        mx_g, my_g, mxy_g = _diff0(cs_x), _diff0(cs_y), _diff0(np.take(cs, self.exy, axis=1))
         c1 = self.c1(m)
+        gx, gy, gxy = (t.bind(a) for t, a in zip(self.ties, (m, my, m)))
         with np.errstate(invalid="ignore", divide="ignore"):
             # Kendall tau-b from sum_i m_i D_i, D_i = 4 C1 + n - 2 Ypre - 2 Xpre - GX - GY + GXY
             sum_m2 = _dot(m, m)
-            sum_md = 4 * _dot(m, c1) + n * n - 2 * (n * n - sum_m2) - _sq(mx_g) - _sq(my_g) + _sq(mxy_g)
+            sq_x, sq_y, sq_xy = sum_m2 + gx.sq(), sum_m2 + gy.sq(), sum_m2 + gxy.sq()  # sum of M_G^2
+            sum_md = 4 * _dot(m, c1) + n * n - 2 * (n * n - sum_m2) - sq_x - sq_y + sq_xy
             tot = n * (n - 1) / 2
-            xtie, ytie = _pairs(mx_g), _pairs(my_g)
+            xtie, ytie = (sq_x - n) / 2, (sq_y - n) / 2
             out["kendall_tau"] = np.clip(0.5 * sum_md / np.sqrt((tot - xtie) * (tot - ytie)), -1, 1)
-            # weighted tau: a row's copies hold consecutive ranks from the top, weight H(a) - H(b)
+            # weighted tau: a row's copies hold consecutive ranks from the top, weight H(a) - H(b);
+            # sum W Xpre telescopes (Abel) to sum G m, G = H(weight at or after the row)
             hn = self.hc[self.n]
-            g1 = np.take(self.hc, (n - cs).astype(np.int64))   # H(weight at or after p), x-order
-            w1 = _down(g1, hn)
-            g2 = np.take(self.hc, (n - csy).astype(np.int64))  # y-order
-            w2y = _down(g2, hn)
-            w1y = np.take(w1, self.pi_inv, axis=1)
-            w2 = np.take(w2y, self.pi, axis=1)
-            s1x, s1xy = _down(np.take(g1, self.ex, axis=1), hn), _down(np.take(g1, self.exy, axis=1), hn)
-            s1y = _diff0(np.take(np.cumsum(w1y, axis=1), self.ey, axis=1))
-            s2y = _down(np.take(g2, self.ey, axis=1), hn)
-            cw2 = np.cumsum(w2, axis=1)
-            s2x, s2xy = _diff0(np.take(cw2, self.ex, axis=1)), _diff0(np.take(cw2, self.exy, axis=1))
+            g1 = np.take(self.hc, (n - cs).astype(np.intp))    # x-order
+            g2 = np.take(self.hc, (n - csy).astype(np.intp))   # y-order
+            w1, w2y = _down(g1, hn), _down(g2, hn)
+            w1y, w2 = np.take(w1, self.pi_inv, axis=1), np.take(w2y, self.pi, axis=1)
+            wm1, wm2 = _dot(w1, m), _dot(w2, m)
             wtot = hn * (n - 1)
             taus = []
-            for w, wy, sx, sy, sxy in ((w1, w1y, s1x, s1y, s1xy), (w2, w2y, s2x, s2y, s2xy)):
-                xpre = _dot(w, cs) - _dot(w, m)
-                ypre = _dot(wy, csy) - _dot(wy, my)
-                num = 4 * _dot(w, c1) + n * hn - 2 * ypre - 2 * xpre - _dot(sx, mx_g) - _dot(sy, my_g) \
-                    + _dot(sxy, mxy_g)
-                u, v = _dot(sx, mx_g - 1), _dot(sy, my_g - 1)
+            for num0, wx, wy, wm in (
+                    (4 * _dot(w1, c1) - 2 * (_dot(w1y, csy) - _dot(w1y, my)) - 2 * _dot(g1, m), w1, w1y, wm1),
+                    (4 * _dot(w2, c1) - 2 * _dot(g2, my) - 2 * (_dot(w2, cs) - wm2), w2, w2y, wm2)):
+                sgx, sgy = wm + gx.cross(wx), wm + gy.cross(wy)  # sum_G S_G M_G over x / y groups
+                num = num0 + n * hn - sgx - sgy + wm + gxy.cross(wx)
+                u, v = sgx - hn, sgy - hn
+                if wx is w2:
+                    u, v = v, u  # the second ranking is by y first
                 den = np.sqrt(wtot - u) * np.sqrt(wtot - v)
                 untied = (wtot - u > 1e-12 * wtot) & (wtot - v > 1e-12 * wtot)  # a constant score: undefined
                 taus.append(np.where(untied, np.clip(num / den, -1, 1), np.nan))
             out["weighted_tau"] = (taus[0] + taus[1]) / 2
-            # Spearman: average ranks are constant over tie groups; their moments come from group totals
-            rx_g = cs_x - (mx_g - 1) / 2
-            ry_g = cs_y - (my_g - 1) / 2
-            rx = rx_g if len(self.ex) == self.n else np.repeat(rx_g, self.gx_sizes, axis=1)
-            ry = np.take(ry_g if len(self.ey) == self.n else np.repeat(ry_g, self.gy_sizes, axis=1), self.pi, axis=1)
-            mean_r = (n + 1) / 2
-            cov = np.einsum("ij,ij,ij->i", m, rx, ry) - n * mean_r ** 2
-            vx, vy = _dot(mx_g, rx_g * rx_g) - n * mean_r ** 2, _dot(my_g, ry_g * ry_g) - n * mean_r ** 2
+            # Spearman: average ranks (constant over a tie group), weighted Pearson of them
+            rx, ry = gx.ranks(cs), np.take(gy.ranks(csy), self.pi, axis=1)
+            mean2 = n * ((n + 1) / 2) ** 2
+            cov = np.einsum("ij,ij,ij->i", m, rx, ry) - mean2
+            vx = np.einsum("ij,ij,ij->i", m, rx, rx) - mean2
+            vy = np.einsum("ij,ij,ij->i", m, ry, ry) - mean2
             out["spearman_rho"] = np.clip(cov / np.sqrt(vx * vy), -1, 1)
             npr, sx_, sy_, sxx, syy, sxy_ = sums.T
             cov = sxy_ - sx_ * sy_ / npr
@@ -311,24 +306,52 @@ class _Plan:
         return out
 
 
+class _Ties:
+    """The multi-row groups of one tie structure (runs of equal values in a sorted order)."""
+
+    def __init__(self, starts: np.ndarray, n: int) -> None:
+        sizes = np.diff(np.append(starts, n))
+        multi = sizes > 1
+        self.sizes = sizes[multi]
+        self.rows = np.concatenate([np.arange(a, a + k) for a, k in zip(starts[multi], self.sizes)]) \
+            if multi.any() else np.zeros(0, dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
+        self.starts, self.all_sizes = starts, sizes
+
+    def bind(self, m: np.ndarray) -> "_Ties":
+        """A copy holding this batch's multiplicities of the tied rows (``m`` in this structure's order);
+        the plan itself stays read-only, so threads can share it."""
+        bound = copy.copy(self)
+        bound.mm = np.take(m, self.rows, axis=1)
+        bound.m_g = np.add.reduceat(bound.mm, self.offsets, axis=1) if len(self.rows) else bound.mm
+        return bound
+
+    def sq(self) -> np.ndarray:
+        """sum over multi-row groups of (M_G^2 - sum of m^2): what ties add to sum_rows m^2."""
+        return (self.m_g ** 2).sum(axis=1) - (self.mm * self.mm).sum(axis=1)
+
+    def cross(self, w: np.ndarray) -> np.ndarray:
+        """sum over multi-row groups of (S_G M_G - sum of w m): what ties add to sum_rows w m."""
+        if not len(self.rows):
+            return np.zeros(w.shape[0])
+        ww = np.take(w, self.rows, axis=1)
+        return (np.add.reduceat(ww, self.offsets, axis=1) * self.m_g).sum(axis=1) - (ww * self.mm).sum(axis=1)
+
+    def ranks(self, cs: np.ndarray) -> np.ndarray:
+        """Average rank of each row inside the resample (1-based), from the prefix sums ``cs``."""
+        if len(self.starts) == cs.shape[1]:  # no ties
+            return cs - (np.diff(cs, axis=1, prepend=0.0) - 1) / 2
+        last = np.take(cs, self.starts + self.all_sizes - 1, axis=1)
+        m_g = np.diff(last, axis=1, prepend=0.0)
+        return np.repeat(last - (m_g - 1) / 2, self.all_sizes, axis=1)
+
+
 def _head(m_items: np.ndarray, order: np.ndarray, k: int) -> int:
     """How many leading rows of ``order`` can reach the top k in some resample of this batch."""
     head = min(len(order), k + 64)
     while head < len(order) and (np.take(m_items, order[:head], axis=1).sum(axis=1) < k).any():
         head = min(len(order), 2 * head)
     return head
-
-
-def _ends(starts: np.ndarray, n: int) -> np.ndarray:
-    return np.append(starts[1:], n) - 1
-
-
-def _diff0(a: np.ndarray) -> np.ndarray:
-    """Group totals from a prefix sum read at the groups' last rows."""
-    out = np.empty_like(a)
-    out[:, 0] = a[:, 0]
-    np.subtract(a[:, 1:], a[:, :-1], out=out[:, 1:])
-    return out
 
 
 def _down(g: np.ndarray, first: float) -> np.ndarray:
@@ -342,14 +365,6 @@ def _down(g: np.ndarray, first: float) -> np.ndarray:
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise dot products of [B, k] arrays."""
     return np.einsum("ij,ij->i", a, b)
-
-
-def _sq(a: np.ndarray) -> np.ndarray:
-    return _dot(a, a)
-
-
-def _pairs(a: np.ndarray) -> np.ndarray:
-    return (a * (a - 1) / 2).sum(axis=1)
 
 
 def _starts(*cols: np.ndarray) -> np.ndarray:

@@ -128,3 +128,11 @@ def nb201_pair():
     b = benchmarks.open("nb201")
     return (b.query_many("all", "cifar10-valid", "valid-accuracy", 12),
             b.query_many("all", "cifar10", "test-accuracy", 200))
+
+
+def test_threads_and_chunks_do_not_change_the_result():
+    rng = np.random.default_rng(5)
+    x = np.round(rng.normal(size=3000), 1)
+    y = np.round(x + rng.normal(size=3000), 1)
+    one = rankcorr(x, y, bootstrap=40, threads=1).to_dict()
+    assert rankcorr(x, y, bootstrap=40, threads=2).to_dict() == one
