@@ -60,12 +60,15 @@ def test_bootstrap_kernel_vs_scipy_loop(benchmark, pair):
     names = ["kendall_tau", "spearman_rho", "pearson_r", "weighted_tau", *[f"k{k}" for k in KS]]
     np.testing.assert_allclose(np.stack([fast[n] for n in names], axis=1), slow, rtol=1e-10, atol=1e-12)
 
-    result = benchmark.pedantic(lambda: rankcorr(x, y, bootstrap=RESAMPLES, top=KS, seed=0), rounds=1, iterations=1)
+    cpu0 = _cpu()
+    result = benchmark.pedantic(lambda: rankcorr(x, y, bootstrap=RESAMPLES, top=KS, seed=0, threads=1), rounds=1,
+                                iterations=1)
+    cpu = _cpu() - cpu0
     ours = benchmark.stats.stats.mean
     scipy_total = scipy_per_resample * RESAMPLES
     assert result.n == len(x)
     benchmark.extra_info.update(ours_s=ours, scipy_loop_s=scipy_total, ratio=scipy_total / ours)
-    print(f"\n[perf] {RESAMPLES} resamples x 8 statistics, n={len(x)}: kernel {ours:.2f} s, scipy loop "
+    print(f"\n[perf] {RESAMPLES} resamples x 8 statistics, n={len(x)}: kernel {ours:.2f} s ({cpu:.2f} CPU-s, one thread), scipy loop "
           f"{scipy_total:.1f} s ({scipy_per_resample * 1e3:.1f} ms/resample on {sample}) -> {scipy_total / ours:.1f}x "
           f"(cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f})")
 
@@ -78,9 +81,20 @@ def test_pairwise_study_of_the_builtin_columns(benchmark, columns):
     def study():
         return correlate(build_study(specs), pairwise=True, bootstrap=RESAMPLES)
 
+    cpu0 = _cpu()
     results = benchmark.pedantic(study, rounds=1, iterations=1)
+    cpu = _cpu() - cpu0
     assert len(results) == columns * (columns - 1) // 2
     t = benchmark.stats.stats.mean
-    benchmark.extra_info.update(seconds=t, pairs=len(results))
+    benchmark.extra_info.update(seconds=t, cpu_seconds=cpu, pairs=len(results))
     print(f"\n[perf] pairwise study of {columns} built-in columns ({len(results)} pairs, {RESAMPLES} resamples, every "
-          f"statistic): {t:.1f} s (cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f})")
+          f"statistic): {t:.1f} s wall, {cpu:.1f} CPU-s in all processes (cpus {os.cpu_count()}, load "
+          f"{os.getloadavg()[0]:.1f})")
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the study's worker processes)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
