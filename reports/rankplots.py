@@ -72,7 +72,8 @@ def tau_heatmap(labels: Sequence[str], matrix: np.ndarray, path: str | Path) -> 
     """Pairwise Kendall tau-b of every score column."""
     plt = _plt()
     k = len(labels)
-    fig, ax = plt.subplots(figsize=(1.6 + 0.9 * k, 1.2 + 0.8 * k))
+    room = 0.065 * max(len(lab) for lab in labels)  # inches for the longest tick label
+    fig, ax = plt.subplots(figsize=(2.2 + 0.9 * k + room, 1.6 + 0.8 * k + room))
     im = ax.imshow(matrix, vmin=-1, vmax=1, cmap="RdBu_r")
     ax.set_xticks(range(k), labels, rotation=45, ha="right", fontsize=7)
     ax.set_yticks(range(k), labels, fontsize=7)
