@@ -98,3 +98,16 @@ def test_bench_info_and_query_list_the_builtin_table(tmp_path, monkeypatch, caps
                  "--json"]) == 0
     q = json.loads(capsys.readouterr().out)
     assert q["metrics"] == {"test-accuracy": 91.58333333333333} and q["cost"] == {}
+
+
+def test_nb201_evaluations_record_the_builtin_table_by_default(tmp_path):
+    from benchmarks.training import EvalConfig, run_training
+
+    arch = benchmarks.open("nb201").arch_at(11)
+    tiny = {"epochs": 1, "channels": 8, "depth": 1, "batch_size": 32}
+    run = run_training(EvalConfig(arch, "nats-12", "digits", out=str(tmp_path), name="a", overrides=tiny),
+                       progress=False, stop_after=0)
+    assert run.config["bench"] == "nb201"
+    run = run_training(EvalConfig(arch, "nats-12", "digits", bench="none", out=str(tmp_path), name="b",
+                                  overrides=tiny), progress=False, stop_after=0)
+    assert run.config["bench"] == "none"
