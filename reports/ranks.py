@@ -16,7 +16,6 @@ ranked once, and every statistic of every resample comes from a few array passes
 """
 from __future__ import annotations
 
-import copy
 import math
 import os
 import warnings
@@ -227,22 +226,26 @@ class _Plan:
     def resample_stats(self, m_items: np.ndarray) -> dict[str, np.ndarray]:
         """Every statistic for each resample; ``m_items`` [B, n] multiplicities in row order.
 
-        Sums over tie groups are written as the sum over rows (as if every group were a single
-        row) plus a correction over the rows of multi-row groups only, so ties cost in proportion
-        to how many rows are tied. The resample size is n, so sums of m are n."""
+        Tie groups are runs in the x- or y-order, so their totals come from prefix sums read at
+        the runs' last rows; spread back over the rows (``GX``, ``GY``, ``GXY``), every tie term
+        becomes a row-wise dot product. The resample size is n, so sums of m are n."""
         n = float(self.n)
         mi = m_items.astype(np.float64)
         out: dict[str, np.ndarray] = {}
         sums = mi @ self.moments                                # Pearson: one product for its six sums
-        m = np.take(mi, self.ox, axis=1)                        # x-order
-        my = np.take(mi, self.oy, axis=1)                       # y-order
-        cs, csy = np.cumsum(m, axis=1), np.cumsum(my, axis=1)
+        m = np.take(mi, self.ox, axis=1)                        # x-order from here on, unless named *_y
+        m_y = np.take(mi, self.oy, axis=1)
+        cs, cs_y = np.cumsum(m, axis=1), np.cumsum(m_y, axis=1)
         c1 = self.c1(m)
-        gx, gy, gxy = (t.bind(a) for t, a in zip(self.ties, (m, my, m)))
+        tx, ty, txy = self.ties
+        end_x, end_y, end_xy = tx.at_ends(cs), ty.at_ends(cs_y), txy.at_ends(cs)
+        mx_g, my_g, mxy_g = _runs(end_x), _runs(end_y), _runs(end_xy)  # multiplicity of each tie group
+        gx, gxy = tx.spread(mx_g, m), txy.spread(mxy_g, m)
+        gy = np.take(ty.spread(my_g, m_y), self.pi, axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             # Kendall tau-b from sum_i m_i D_i, D_i = 4 C1 + n - 2 Ypre - 2 Xpre - GX - GY + GXY
             sum_m2 = _dot(m, m)
-            sq_x, sq_y, sq_xy = sum_m2 + gx.sq(), sum_m2 + gy.sq(), sum_m2 + gxy.sq()  # sum of M_G^2
+            sq_x, sq_y, sq_xy = (mx_g * mx_g).sum(1), (my_g * my_g).sum(1), (mxy_g * mxy_g).sum(1)
             sum_md = 4 * _dot(m, c1) + n * n - 2 * (n * n - sum_m2) - sq_x - sq_y + sq_xy
             tot = n * (n - 1) / 2
             xtie, ytie = (sq_x - n) / 2, (sq_y - n) / 2
@@ -250,31 +253,27 @@ class _Plan:
             # weighted tau: a row's copies hold consecutive ranks from the top, weight H(a) - H(b);
             # sum W Xpre telescopes (Abel) to sum G m, G = H(weight at or after the row)
             hn = self.hc[self.n]
-            g1 = np.take(self.hc, (n - cs).astype(np.intp))    # x-order
-            g2 = np.take(self.hc, (n - csy).astype(np.intp))   # y-order
-            w1, w2y = _down(g1, hn), _down(g2, hn)
-            w1y, w2 = np.take(w1, self.pi_inv, axis=1), np.take(w2y, self.pi, axis=1)
-            wm1, wm2 = _dot(w1, m), _dot(w2, m)
+            g1 = np.take(self.hc, (n - cs).astype(np.intp))
+            g2_y = np.take(self.hc, (n - cs_y).astype(np.intp))
+            w1, w2 = _down(g1, hn), np.take(_down(g2_y, hn), self.pi, axis=1)
+            ypre = np.take(cs_y - m_y, self.pi, axis=1)
             wtot = hn * (n - 1)
             taus = []
-            for num0, wx, wy, wm in (
-                    (4 * _dot(w1, c1) - 2 * (_dot(w1y, csy) - _dot(w1y, my)) - 2 * _dot(g1, m), w1, w1y, wm1),
-                    (4 * _dot(w2, c1) - 2 * _dot(g2, my) - 2 * (_dot(w2, cs) - wm2), w2, w2y, wm2)):
-                sgx, sgy = wm + gx.cross(wx), wm + gy.cross(wy)  # sum_G S_G M_G over x / y groups
-                num = num0 + n * hn - sgx - sgy + wm + gxy.cross(wx)
-                u, v = sgx - hn, sgy - hn
-                if wx is w2:
-                    u, v = v, u  # the second ranking is by y first
+            for w, prefixes in ((w1, 2 * _dot(w1, ypre) + 2 * _dot(g1, m)),
+                                (w2, 2 * _dot(g2_y, m_y) + 2 * (_dot(w2, cs) - _dot(w2, m)))):
+                sgx, sgy, sgxy = _dot(w, gx), _dot(w, gy), _dot(w, gxy)  # sum_G S_G M_G per tie structure
+                num = 4 * _dot(w, c1) + n * hn - prefixes - sgx - sgy + sgxy
+                u, v = sgx - hn, sgy - hn  # the tie weights of both rankings (symmetric in the result)
                 den = np.sqrt(wtot - u) * np.sqrt(wtot - v)
                 untied = (wtot - u > 1e-12 * wtot) & (wtot - v > 1e-12 * wtot)  # a constant score: undefined
                 taus.append(np.where(untied, np.clip(num / den, -1, 1), np.nan))
             out["weighted_tau"] = (taus[0] + taus[1]) / 2
             # Spearman: average ranks (constant over a tie group), weighted Pearson of them
-            rx, ry = gx.ranks(cs), np.take(gy.ranks(csy), self.pi, axis=1)
+            rx_g, ry_g = end_x - (mx_g - 1) / 2, end_y - (my_g - 1) / 2
+            rx, ry = tx.spread(rx_g, None), np.take(ty.spread(ry_g, None), self.pi, axis=1)
             mean2 = n * ((n + 1) / 2) ** 2
             cov = np.einsum("ij,ij,ij->i", m, rx, ry) - mean2
-            vx = np.einsum("ij,ij,ij->i", m, rx, rx) - mean2
-            vy = np.einsum("ij,ij,ij->i", m, ry, ry) - mean2
+            vx, vy = (mx_g * rx_g * rx_g).sum(1) - mean2, (my_g * ry_g * ry_g).sum(1) - mean2
             out["spearman_rho"] = np.clip(cov / np.sqrt(vx * vy), -1, 1)
             npr, sx_, sy_, sxx, syy, sxy_ = sums.T
             cov = sxy_ - sx_ * sy_ / npr
@@ -307,43 +306,31 @@ class _Plan:
 
 
 class _Ties:
-    """The multi-row groups of one tie structure (runs of equal values in a sorted order)."""
+    """One tie structure: runs of equal values in a sorted order."""
 
     def __init__(self, starts: np.ndarray, n: int) -> None:
-        sizes = np.diff(np.append(starts, n))
-        multi = sizes > 1
-        self.sizes = sizes[multi]
-        self.rows = np.concatenate([np.arange(a, a + k) for a, k in zip(starts[multi], self.sizes)]) \
-            if multi.any() else np.zeros(0, dtype=np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
-        self.starts, self.all_sizes = starts, sizes
+        self.sizes = np.diff(np.append(starts, n))
+        self.ends = starts + self.sizes - 1
+        self.none = len(starts) == n  # every run is one row
 
-    def bind(self, m: np.ndarray) -> "_Ties":
-        """A copy holding this batch's multiplicities of the tied rows (``m`` in this structure's order);
-        the plan itself stays read-only, so threads can share it."""
-        bound = copy.copy(self)
-        bound.mm = np.take(m, self.rows, axis=1)
-        bound.m_g = np.add.reduceat(bound.mm, self.offsets, axis=1) if len(self.rows) else bound.mm
-        return bound
+    def at_ends(self, cs: np.ndarray) -> np.ndarray:
+        """A prefix sum read at each run's last row."""
+        return cs if self.none else np.take(cs, self.ends, axis=1)
 
-    def sq(self) -> np.ndarray:
-        """sum over multi-row groups of (M_G^2 - sum of m^2): what ties add to sum_rows m^2."""
-        return (self.m_g ** 2).sum(axis=1) - (self.mm * self.mm).sum(axis=1)
+    def spread(self, per_run: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+        """Per-run values repeated over the run's rows (``rows`` itself when no run has two rows and
+        ``per_run`` is its run total)."""
+        if self.none:
+            return per_run if rows is None else rows
+        return np.repeat(per_run, self.sizes, axis=1)
 
-    def cross(self, w: np.ndarray) -> np.ndarray:
-        """sum over multi-row groups of (S_G M_G - sum of w m): what ties add to sum_rows w m."""
-        if not len(self.rows):
-            return np.zeros(w.shape[0])
-        ww = np.take(w, self.rows, axis=1)
-        return (np.add.reduceat(ww, self.offsets, axis=1) * self.m_g).sum(axis=1) - (ww * self.mm).sum(axis=1)
 
-    def ranks(self, cs: np.ndarray) -> np.ndarray:
-        """Average rank of each row inside the resample (1-based), from the prefix sums ``cs``."""
-        if len(self.starts) == cs.shape[1]:  # no ties
-            return cs - (np.diff(cs, axis=1, prepend=0.0) - 1) / 2
-        last = np.take(cs, self.starts + self.all_sizes - 1, axis=1)
-        m_g = np.diff(last, axis=1, prepend=0.0)
-        return np.repeat(last - (m_g - 1) / 2, self.all_sizes, axis=1)
+def _runs(ends: np.ndarray) -> np.ndarray:
+    """Run totals from a prefix sum read at the runs' last rows."""
+    out = np.empty_like(ends)
+    out[:, 0] = ends[:, 0]
+    np.subtract(ends[:, 1:], ends[:, :-1], out=out[:, 1:])
+    return out
 
 
 def _head(m_items: np.ndarray, order: np.ndarray, k: int) -> int:
