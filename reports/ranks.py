@@ -175,15 +175,12 @@ class _Plan:
         self.n = n
         rows = np.arange(n)
         self.ox = np.lexsort((rows, y, x))                      # x-order: x, then y, then row
-        oy = np.lexsort((rows, x, y))                           # y-order: y, then x, then row
+        self.oy = np.lexsort((rows, x, y))                      # y-order: y, then x, then row
         pos_y = np.empty(n, dtype=np.int64)
-        pos_y[oy] = rows
+        pos_y[self.oy] = rows
         self.pi = pos_y[self.ox]                                # y-position of the item at x-position p
-        self.pi_inv = np.empty(n, dtype=np.int64)
-        self.pi_inv[self.pi] = rows                             # x-position of the item at y-position r
         xs, ys = x[self.ox], y[self.ox]
-        self.oy = oy
-        self.ties = (_Ties(_starts(xs), n), _Ties(_starts(y[oy]), n), _Ties(_starts(xs, ys), n))
+        self.ties = (_Ties(_starts(xs), n), _Ties(_starts(y[self.oy]), n), _Ties(_starts(xs, ys), n))
         """Tie groups of x and of (x, y), contiguous in x-order, and of y, contiguous in y-order."""
         use = np.ones(n, dtype=bool) if pearson_rows is None else pearson_rows  # rows Pearson r may use
         xc = np.where(use, x - x[use].mean(), 0.0) if use.any() else np.zeros(n)

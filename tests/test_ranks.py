@@ -136,3 +136,19 @@ def test_threads_and_chunks_do_not_change_the_result():
     y = np.round(x + rng.normal(size=3000), 1)
     one = rankcorr(x, y, bootstrap=40, threads=1).to_dict()
     assert rankcorr(x, y, bootstrap=40, threads=2).to_dict() == one
+
+
+def test_a_custom_weigher_is_scipys_weigher():
+    rng = np.random.default_rng(2)
+    x = np.round(rng.normal(size=400), 1)
+    y = np.round(x + rng.normal(size=400), 1)
+
+    def weigher(r):
+        return 1.0 / (1.0 + r) ** 2
+
+    r = rankcorr(x, y, bootstrap=5, weigher=weigher)
+    assert r.stats["weighted_tau"].value == stats.weightedtau(x, y, weigher=weigher).statistic
+    idx = bootstrap_indices(400, 5, seed=0)
+    fast = _Plan(x, y, [], weigher).resample_stats(_multiplicities(400, idx))["weighted_tau"]
+    ref = [stats.weightedtau(x[i], y[i], weigher=weigher).statistic for i in idx]
+    np.testing.assert_allclose(fast, ref, rtol=1e-10)
