@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -396,28 +395,49 @@ def bootstrap_indices(n: int, resamples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
 
 
-def _bootstrap(plan: _Plan, resamples: int, seed: int, threads: int | None) -> dict[str, np.ndarray]:
+_SHARED: dict[str, Any] = {}
+"""The plan and resamples of the bootstrap in progress, inherited by forked worker processes."""
+
+
+def _chunk_stats(bounds: tuple[int, int]) -> dict[str, np.ndarray]:
+    plan, idx = _SHARED["plan"], _SHARED["idx"]
+    lo, hi = bounds
+    parts = [plan.resample_stats(_multiplicities(plan.n, idx[i:min(i + CHUNK, hi)])) for i in range(lo, hi, CHUNK)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+CHUNK = 8
+"""Resamples per batch of array passes (small batches stay in cache)."""
+
+
+def _bootstrap(plan: _Plan, resamples: int, seed: int, workers: int | None) -> dict[str, np.ndarray]:
+    """Every statistic on each resample, the resamples split over ``workers`` forked processes."""
+    import multiprocessing
+
     idx = bootstrap_indices(plan.n, resamples, seed)
-    chunk = 8
-    parts = [idx[i:i + chunk] for i in range(0, resamples, chunk)]
+    workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+    if plan.n * resamples < 2_000_000 or "fork" not in multiprocessing.get_all_start_methods():
+        workers = 1  # small jobs: forking costs more than it saves
+    bounds = [(i * resamples // workers, (i + 1) * resamples // workers) for i in range(workers)]
+    _SHARED.update(plan=plan, idx=idx)
+    try:
+        if workers == 1:
+            results = [_chunk_stats(bounds[0])]
+        else:
+            from concurrent.futures import ProcessPoolExecutor
 
-    def run(part: np.ndarray) -> dict[str, np.ndarray]:
-        return plan.resample_stats(_multiplicities(plan.n, part))
-
-    workers = threads or min(len(parts), os.cpu_count() or 1)
-    if workers > 1 and len(parts) > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(run, parts))
-    else:
-        results = [run(p) for p in parts]
-    return {k: np.concatenate([r[k] for r in results]) for k in results[0]} if results else {}
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                results = list(pool.map(_chunk_stats, bounds))
+    finally:
+        _SHARED.clear()
+    return {k: np.concatenate([r[k] for r in results]) for k in results[0]}
 
 
 # ---- the study API ----------------------------------------------------------------------------
 
 def rankcorr(x: Any, y: Any, data: Any = None, *, top: Sequence[float] = (10, 0.01, 0.05, 0.1),
              bootstrap: int = 1000, level: float = 0.95, seed: int = 0, missing: str = "drop",
-             weigher: Callable[[np.ndarray], np.ndarray] | None = None, threads: int | None = None,
+             weigher: Callable[[np.ndarray], np.ndarray] | None = None, workers: int | None = None,
              x_name: str | None = None, y_name: str | None = None) -> RankCorr:
     """How well ``x`` ranks items the way ``y`` does (larger = better for both).
 
@@ -426,7 +446,8 @@ def rankcorr(x: Any, y: Any, data: Any = None, *, top: Sequence[float] = (10, 0.
     the ranking (``missing="last"``; Pearson r then uses the finite pairs only). ``top``: k for
     precision@k, as counts or fractions of n. ``bootstrap`` resamples (0: none) give percentile
     intervals at ``level``, drawn from ``seed``. ``weigher`` maps 0-based ranks to weights for
-    weighted tau (default scipy's hyperbolic 1/(r+1); it must accept an array).
+    weighted tau (default scipy's hyperbolic 1/(r+1); it must accept an array). Large bootstraps
+    run in ``workers`` forked processes (default: one per core); the result does not depend on it.
     """
     if missing not in MISSING:
         raise ValueError(f"missing must be one of {MISSING}, got {missing!r}")
@@ -466,7 +487,7 @@ def rankcorr(x: Any, y: Any, data: Any = None, *, top: Sequence[float] = (10, 0.
     boot: dict[str, np.ndarray] = {}
     if bootstrap:
         plan = _Plan(xa, ya, ks, weigher, pear)  # rows whose x or y was not finite weigh nothing in Pearson r
-        boot = _bootstrap(plan, bootstrap, seed, threads)
+        boot = _bootstrap(plan, bootstrap, seed, workers)
     lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
     stats: dict[str, Stat] = {}
 

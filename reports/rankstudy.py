@@ -265,9 +265,12 @@ def correlate(study: Study, *, pairwise: bool = False, workers: int | None = Non
     cols = {lab: np.asarray(study.frame[_frame_col(study, i)], dtype=np.float64)
             for i, lab in enumerate(labels)}
     pairs = list(itertools.combinations(labels, 2)) if pairwise else [(lab, labels[-1]) for lab in labels[:-1]]
-    tasks = [(cols[xl], cols[yl], {**kw, "x_name": xl, "y_name": yl}) for xl, yl in pairs]
-    workers = min(len(tasks), workers or os.cpu_count() or 1)
-    if workers > 1 and kw.get("bootstrap", 1) > 0:
+    workers = min(len(pairs), workers or os.cpu_count() or 1)
+    parallel = workers > 1 and kw.get("bootstrap", 1) > 0
+    # pairs in parallel processes, each bootstrap in its own process then (no nested pools)
+    tasks = [(cols[xl], cols[yl], {**kw, "x_name": xl, "y_name": yl, **({"workers": 1} if parallel else {})})
+             for xl, yl in pairs]
+    if parallel:
         import multiprocessing
 
         # one pair per process: the resample kernels are many small numpy calls, which threads serialise

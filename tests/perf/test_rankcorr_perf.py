@@ -61,7 +61,7 @@ def test_bootstrap_kernel_vs_scipy_loop(benchmark, pair):
     np.testing.assert_allclose(np.stack([fast[n] for n in names], axis=1), slow, rtol=1e-10, atol=1e-12)
 
     cpu0 = _cpu()
-    result = benchmark.pedantic(lambda: rankcorr(x, y, bootstrap=RESAMPLES, top=KS, seed=0, threads=1), rounds=1,
+    result = benchmark.pedantic(lambda: rankcorr(x, y, bootstrap=RESAMPLES, top=KS, seed=0, workers=1), rounds=1,
                                 iterations=1)
     cpu = _cpu() - cpu0
     ours = benchmark.stats.stats.mean
