@@ -1,18 +1,27 @@
 """Benchmarks: turn an architecture into metrics and cost.
 
 ``benchmarks.open(path)`` opens a tabular store made by ``dnas bench convert`` or
-``dnas bench import``; training-based benchmarks share the same ``Benchmark`` interface.
+``dnas bench import``, or a table shipped with the package by name (``benchmarks.open("nb201")``:
+seed-mean final accuracies of every NB201 cell, no download needed); training-based
+benchmarks share the same ``Benchmark`` interface.
 """
 from __future__ import annotations
 
 import os
 
 from .base import Benchmark, Evaluation
+from .builtin import BUILTIN, builtin_path
 from .store import Best, SimulatedClock, TabularBenchmark
 
-__all__ = ["Benchmark", "Best", "Evaluation", "SimulatedClock", "TabularBenchmark", "open"]
+__all__ = ["BUILTIN", "Benchmark", "Best", "Evaluation", "SimulatedClock", "TabularBenchmark", "open"]
 
 
 def open(path: str | os.PathLike) -> TabularBenchmark:  # noqa: A001 - the documented name
-    """Open a converted or imported tabular store (cheap: arrays are memory-mapped lazily)."""
+    """Open a converted or imported tabular store, or a built-in table by name (``"nb201"``).
+
+    Cheap: arrays are memory-mapped lazily. A built-in name wins over a directory of that name
+    in the working directory; write ``./nb201`` for the directory.
+    """
+    if isinstance(path, str) and path in BUILTIN:
+        return TabularBenchmark(builtin_path(path), name=path)
     return TabularBenchmark(path)

@@ -311,6 +311,23 @@ def _existing_store(out: Path, space: str, version: str, dataset: str, epochs: i
     return store
 
 
+def add_table_group(builder: StoreBuilder, dataset: str, epochs: int, columns: dict[str, np.ndarray],
+                    config: dict[str, Any]) -> None:
+    """Write seed-mean final values (one float64 vector per metric, NaN = no value) as a store group."""
+    n = len(builder.archs)
+    base = f"e{epochs}/{dataset}/"
+    present = np.zeros(n, dtype=bool)
+    for c in columns.values():
+        present |= ~np.isnan(c)
+    builder.array(base + "present.npy", (1, n), bool, False)[0] = present
+    srcs = {}
+    for name, col in columns.items():
+        fname = name.replace("/", "_")
+        builder.array(f"{base}m.{fname}.npy", (1, 1, n))[0, 0] = col
+        srcs[name] = _Source(f"{base}m.{fname}.npy", "value")
+    builder.add_group(epochs, dataset, 1, [None], srcs, {}, [], config)
+
+
 def _write_group(out: Path, space: str, version: str, archs: list[str], dataset: str, epochs: int,
                  columns: dict[str, np.ndarray], source: dict[str, Any], existing: TabularBenchmark | None) -> Path:
     builder = StoreBuilder(out, get_space(space), version, archs, np.arange(len(archs)), {"kind": "tables"})
@@ -324,18 +341,8 @@ def _write_group(out: Path, space: str, version: str, archs: list[str], dataset:
                 dst_dir = builder.tmp / f"e{g['epochs']}" / g["dataset"]
                 shutil.copytree(src_dir, dst_dir)
                 groups.append(g)
-        base = f"e{epochs}/{dataset}/"
-        present = np.zeros(len(archs), dtype=bool)
-        for c in columns.values():
-            present |= ~np.isnan(c)
-        builder.array(base + "present.npy", (1, len(archs)), bool, False)[0] = present
-        srcs = {}
-        for name, col in columns.items():
-            fname = name.replace("/", "_")
-            builder.array(f"{base}m.{fname}.npy", (1, 1, len(archs)))[0, 0] = col
-            srcs[name] = _Source(f"{base}m.{fname}.npy", "value")
         builder.groups = groups
-        builder.add_group(epochs, dataset, 1, [None], srcs, {}, [], {"imported": source})
+        add_table_group(builder, dataset, epochs, columns, {"imported": source})
         builder.source = {"kind": "tables"}
         return builder.finish()
     except BaseException:
@@ -343,4 +350,5 @@ def _write_group(out: Path, space: str, version: str, archs: list[str], dataset:
         raise
 
 
-__all__ = ["import_table", "read_table", "arch_indices", "numeric_cells", "describe_dropped", "ARCH_FORMATS"]
+__all__ = ["import_table", "read_table", "arch_indices", "add_table_group", "numeric_cells", "describe_dropped",
+           "ARCH_FORMATS"]

@@ -57,4 +57,19 @@ def scan(root: str | os.PathLike | None = None) -> dict[str, Any]:
                             "how": nats.download_hint(space)
                             + f"; then run: dnas bench convert --nats {root}/{space.official_prefix}-simple "
                               f"--space {space.name} --out {root}/dnas-{space.name}"})
-    return {"root": str(root), "exists": root.is_dir(), "found": found, "missing": missing}
+    return {"root": str(root), "exists": root.is_dir(), "found": found, "missing": missing, "builtin": builtin()}
+
+
+def builtin() -> list[dict[str, Any]]:
+    """The tables shipped with the package: name, space, version, what they hold."""
+    from .builtin import BUILTIN, builtin_path
+
+    out = []
+    for name in BUILTIN:
+        summary = _store_summary(builtin_path(name))
+        if summary:
+            meta = json.loads((builtin_path(name) / "metadata.json").read_text())
+            summary.update(kind="builtin", name=name, holds=meta.get("source", {}).get("holds"),
+                           columns=[f"{g['dataset']}@{g['epochs']}/{m}" for g in meta["groups"] for m in g["metrics"]])
+            out.append(summary)
+    return out

@@ -89,8 +89,10 @@ class TabularBenchmark(Benchmark):
 
     kind = "tabular"
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, name: str | None = None) -> None:
         self.path = Path(path).expanduser()
+        self.name = name or str(self.path)
+        """How the store is named in messages and run configs: the built-in name, else its path."""
         meta_file = self.path / "metadata.json"
         if not meta_file.is_file():
             raise MissingFileError(f"{self.path} is not a dnas-suite store (no metadata.json): "
@@ -213,6 +215,10 @@ class TabularBenchmark(Benchmark):
     def _epoch(self, grp: _Group, iepoch: int | None) -> int:
         if iepoch is None:
             return grp.n_epochs - 1
+        if self._is_table(grp):
+            if iepoch == grp.epochs - 1:
+                return 0
+            raise ValueError(self._table_limit(grp, f"iepoch={iepoch!r}", "it holds only the last epoch"))
         if not isinstance(iepoch, (int, np.integer)) or not 0 <= iepoch < grp.n_epochs:
             raise ValueError(f"iepoch must be an int in [0, {grp.n_epochs}) for epochs={grp.epochs}, got {iepoch!r}")
         return int(iepoch)
@@ -222,11 +228,26 @@ class TabularBenchmark(Benchmark):
         if isinstance(seed, str) and seed == "mean":
             return None
         if grp.seeds == [None]:
-            raise ValueError(f"this table ({self.version}) has no per-seed values for {grp.dataset}: use seed='mean'")
+            raise ValueError(self._table_limit(grp, f"seed {seed!r}", "it has no per-seed values: use seed='mean'"))
         if isinstance(seed, (int, np.integer)) and int(seed) in grp.seeds:
             return grp.seeds.index(int(seed))
         raise ValueError(f"seed must be 'mean' or one of {grp.seeds} for {grp.dataset} epochs={grp.epochs}, "
                          f"got {seed!r}")
+
+    @staticmethod
+    def _is_table(grp: _Group) -> bool:
+        """True for a group of final seed-mean values only (an imported or built-in table)."""
+        return "imported" in grp.config or "builtin" in grp.config
+
+    def _table_limit(self, grp: _Group, asked: str, why: str) -> str:
+        """The one-line error for what a table of final values cannot answer, with the way out."""
+        from .nats import download_hint
+
+        holds = "; ".join(f"{g.dataset}@{g.epochs}: {', '.join(g.metrics)}" for g in self._groups.values())
+        return (f"{self.name} ({self.version}) cannot answer {asked} for {grp.dataset} (epochs={grp.epochs}): "
+                f"{why}. It holds seed-mean final values only ({holds}). Per-epoch curves, seeds, iepoch and costs "
+                f"need the full NATS-Bench files: {download_hint(self.space)}, then run 'dnas bench convert --nats "
+                f"DIR --space {self.space.name} --out STORE' and open STORE instead")
 
     def _slot(self, index: int) -> int:
         slot = int(self.slots[index])
@@ -370,6 +391,8 @@ class TabularBenchmark(Benchmark):
         self._check_args(dataset=dataset, metric=metric, epochs=epochs, seed=seed)
         grp = self._group(dataset, epochs)
         src = self._source(grp, metric)
+        if self._is_table(grp):
+            raise ValueError(self._table_limit(grp, f"a per-epoch curve of {metric}", "it holds only the last epoch"))
         row = self._seed_row(grp, seed)
         slot = self._slot(self.index(arch))
         present = self._array(f"e{grp.epochs}/{grp.dataset}/present.npy")[:, slot]
@@ -412,12 +435,20 @@ class TabularBenchmark(Benchmark):
                     out.pop(f"{split}-{f}", None)
         return out
 
+    def has_cost(self, dataset: str, epochs: int) -> bool:
+        """Whether ``cost`` can answer for this dataset and schedule (a table of accuracies cannot)."""
+        grp = self._group(dataset, epochs)
+        return bool(grp.costs) or any(k in grp.metrics for k in M.COST_KEYS)
+
     def cost(self, arch: Any, dataset: str, epochs: int) -> dict[str, float | None]:
         """FLOPs (M), params (MB), latency (s) and time totals, as the official ``get_cost_info``."""
         self._check_args(dataset=dataset, epochs=epochs)
         grp = self._group(dataset, epochs)
         index = self.index(arch)
         if not grp.costs:  # an imported table: whatever cost columns it has
+            if not any(k in grp.metrics for k in M.COST_KEYS):
+                raise ValueError(self._table_limit(grp, "the cost (FLOPs, params, latency, times)",
+                                                   "it has no cost columns"))
             return {k: self.query(index, dataset, k, epochs) for k in M.COST_KEYS if k in grp.metrics}
         slot = self._slot(index)
         base = f"e{grp.epochs}/{grp.dataset}/"
@@ -476,6 +507,8 @@ class TabularBenchmark(Benchmark):
         if key not in grp.costs:
             if key in grp.metrics:
                 return self.query_many("all", dataset, key, epochs)
+            if self._is_table(grp):
+                raise ValueError(self._table_limit(grp, f"a {key} cap", f"it has no {key} column"))
             raise ValueError(f"this store has no {key} for {dataset}; cannot apply a {key} cap")
         vals = self._array(grp.costs[key])
         present = self._array(f"e{grp.epochs}/{grp.dataset}/present.npy")
@@ -506,6 +539,8 @@ class TabularBenchmark(Benchmark):
         rng = rng if isinstance(rng, _random.Random) else _random.Random(rng)
         source = "cifar10-valid" if dataset == "cifar10" else dataset
         grp = self._group(source, epochs)
+        if self._is_table(grp):
+            raise ValueError(self._table_limit(grp, "simulate_train_eval", "it needs per-seed values and times"))
         index = self.index(arch)
         slot = self._slot(index)
         present = self._array(f"e{grp.epochs}/{grp.dataset}/present.npy")[:, slot]
@@ -531,14 +566,14 @@ class TabularBenchmark(Benchmark):
     def describe(self) -> dict[str, Any]:
         """A JSON-safe summary of what the store holds."""
         n_present = int((self.slots >= 0).sum())
-        return {"path": str(self.path), "space": self.space.name, "version": self.version,
+        return {"name": self.name, "path": str(self.path), "space": self.space.name, "version": self.version,
                 "n_archs": self.n_archs, "n_with_records": n_present,
                 "groups": [{"dataset": g.dataset, "epochs": g.epochs, "seeds": g.seeds,
                             "metrics": list(g.metrics)} for g in self._groups.values()],
                 "source": self.meta.get("source")}
 
     def __repr__(self) -> str:
-        return f"TabularBenchmark({self.version}, space={self.space.name}, path={str(self.path)!r})"
+        return f"TabularBenchmark({self.version}, space={self.space.name}, name={self.name!r})"
 
 
 class SimulatedClock:

@@ -216,14 +216,17 @@ def _parse_arch(protocol: Protocol, arch: str) -> Any:
 
 def _open_bench(cfg: EvalConfig, protocol: Protocol) -> Any:
     """The tabular store whose recorded numbers go beside the trained ones (checked before training)."""
-    if not cfg.bench:
+    from .builtin import resolve_bench
+
+    name = resolve_bench(cfg.bench, protocol.space)  # the built-in table for NB201 when none is given
+    if not name:
         return None
     if protocol.space != "nb201":
         raise DnasError(f"--bench sets a benchmark's recorded numbers beside an NB201 training; protocol "
                         f"{protocol.name} trains a DARTS network, which no tabular benchmark holds: drop --bench")
     import benchmarks
 
-    bench = benchmarks.open(cfg.bench)
+    bench = benchmarks.open(name)
     if bench.space.name != "tss":
         raise DnasError(f"benchmark {cfg.bench} holds the {bench.space.name} space; protocol {protocol.name} "
                         f"trains NB201 (tss) networks")
@@ -247,6 +250,9 @@ def run_training(cfg: EvalConfig, *, progress: bool = True, stop_after: int | No
     if not isinstance(cfg, EvalConfig):
         raise TypeError(f"run_training takes an EvalConfig, got {type(cfg).__name__}")
     protocol, arch, bench, device, threads = _inputs(cfg)
+    from .builtin import NO_BENCH, resolve_bench
+
+    cfg = dataclasses.replace(cfg, bench=resolve_bench(cfg.bench, protocol.space) or NO_BENCH)  # the config says which
     out = writable_dir(cfg.out)
     d, device = init_distributed(device)
     with using_threads(threads, note=progress and d.main):

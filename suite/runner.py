@@ -102,8 +102,10 @@ class Lookup:
     METRICS = ("valid-accuracy", "test-accuracy")
 
     def __init__(self, bench_path: str | None, search_space: Any) -> None:
+        from benchmarks.builtin import NO_BENCH
+
         self.bench = None
-        if bench_path:
+        if bench_path and bench_path != NO_BENCH:
             import benchmarks
 
             self.bench = benchmarks.open(bench_path)
@@ -142,6 +144,10 @@ def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | No
 
     if not isinstance(cfg, SearchConfig):
         raise TypeError(f"run_search takes a SearchConfig, got {type(cfg).__name__}")
+    from benchmarks.builtin import NO_BENCH, resolve_bench
+
+    # the space's built-in table when no --bench is given; the config records which (or 'none')
+    cfg = dataclasses.replace(cfg, bench=resolve_bench(cfg.bench, cfg.space) or NO_BENCH)
     device = resolve_device(cfg.device)
     out = writable_dir(cfg.out)
     threads = choose_threads(cfg.threads)
@@ -165,9 +171,6 @@ def resume_search(run_dir: str | os.PathLike, *, progress: bool = True, stop_aft
     ``data_dir``, ``protocol_dir`` and ``bench`` replace paths that moved since the run started
     (they are written to its config); ``threads`` replaces the recorded thread count, which CPU
     results depend on. Inputs are checked before the run is touched."""
-    from methods import create_method
-    from suite.data import search_split
-
     store = resumable(run_dir)
     try:
         config = store.config
@@ -180,15 +183,10 @@ def resume_search(run_dir: str | os.PathLike, *, progress: bool = True, stop_aft
         device = resolve_device(config["device"])
         n_threads = choose_threads(cfg.threads)
         with using_threads(n_threads, note=progress):
-            train, valid = search_split(cfg.dataset, cfg.data_dir, cfg.protocol_dir)
-            method = create_method(cfg.method, cfg.space, train.num_classes, train.images.shape[1], seed=cfg.seed,
-                                   device=device, **{k: v for k, v in config["hparams"].items()
-                                                     if k not in _fixed(cfg.method)})
+            cfg, method, train, valid, ckpt = restore_search(store, device, config)
             lookup = Lookup(cfg.bench, method.space)
-            ckpt = store.load_checkpoint()
             start, elapsed, rows = 0, 0.0, []
             if ckpt is not None:
-                method.load_state_dict(ckpt["method"])
                 start, elapsed = ckpt["epoch"] + 1, ckpt["elapsed"]
                 rows = [r for r in store.metrics.to_dict("records") if r["epoch"] < start]
             if changed or config.get("threads") != n_threads:
@@ -198,6 +196,28 @@ def resume_search(run_dir: str | os.PathLike, *, progress: bool = True, stop_aft
                 return _loop(store, method, train, valid, lookup, device, start, rows, progress, stop_after)
     finally:
         store.release()
+
+
+def restore_search(store: RunStore, device: str, config: dict[str, Any] | None = None
+                   ) -> tuple[SearchConfig, Any, Any, Any, dict[str, Any] | None]:
+    """A search run's config, its method (with the checkpoint's state when there is one), its
+    search data and the checkpoint: what resuming and reading the final supernet both need.
+    ``config`` replaces the stored one (e.g. with moved paths)."""
+    from methods import create_method
+    from suite.data import search_split
+
+    config = store.config if config is None else config
+    if config.get("kind") == "evaluation" or "method" not in config:
+        raise DnasError(f"{store.path} is not a search run (it has no search method)")
+    cfg = SearchConfig.from_dict({**config, "hparams": {}})
+    train, valid = search_split(cfg.dataset, cfg.data_dir, cfg.protocol_dir)
+    method = create_method(cfg.method, cfg.space, train.num_classes, train.images.shape[1], seed=cfg.seed,
+                           device=device, **{k: v for k, v in config["hparams"].items()
+                                             if k not in _fixed(cfg.method)})
+    ckpt = store.load_checkpoint()
+    if ckpt is not None:
+        method.load_state_dict(ckpt["method"])
+    return cfg, method, train, valid, ckpt
 
 
 def _fixed(method: str) -> dict[str, Any]:
@@ -272,7 +292,8 @@ def _loop(store: RunStore, method: Any, train: Any, valid: Any, lookup: Lookup, 
     from suite.spaces.cost import count_params
 
     elapsed = store.wall_time()
-    final = {"arch": rows[-1]["arch"] if rows else None, "epochs": epochs, "wall_time_s": elapsed,
+    bench = {"name": lookup.bench.name, "version": lookup.bench.version} if lookup.bench is not None else None
+    final = {"arch": rows[-1]["arch"] if rows else None, "epochs": epochs, "bench": bench, "wall_time_s": elapsed,
              "gpu_days": elapsed / 86400 if device.startswith("cuda") else None,
              "device": device, "lookups": {k: v for k, v in rows[-1].items() if "@" in k} if rows else {},
              "cost": cost_summary(elapsed, device, count_params(method.net), None)}
