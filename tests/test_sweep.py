@@ -21,7 +21,8 @@ from suite.sweep.executors import Slot, local_slots
 
 TINY = {"epochs": 2, "channels": 4, "depth": 1, "batch_size": 64}
 EVAL = {"epochs": 1, "channels": 4, "depth": 1, "batch_size": 64}
-SPEC = {"search": {"method": ["darts-v1", "gdas"], "dataset": "digits", "seed": [0, 1], "hparams": TINY},
+SPEC = {"search": {"method": ["darts-v1", "gdas"], "dataset": "digits", "seed": [0, 1], "hparams": TINY,
+                   "bench": "nb201"},
         "evaluate": {"protocol": "nats-12", "dataset": "digits", "overrides": EVAL}}
 """The test sweep: 2 methods x 2 seeds on digits, each found cell trained for an epoch (8 runs)."""
 SEARCHES = {"search": SPEC["search"]}
@@ -51,7 +52,7 @@ def test_grid_expands_into_searches_then_evaluations_with_stable_ids(tmp_path):
     assert searches[0].epochs == 2 and evals[0].epochs == 1
 
     # the same runs whatever the spelling: "--set epochs=2" (a string), another place for files, a device
-    same = expand({**SPEC, "search": {**SPEC["search"], "space": "tss", "device": "cpu",
+    same = expand({**SPEC, "search": {**SPEC["search"], "space": "tss", "device": "cpu", "bench": "none",
                                       "hparams": {**TINY, "epochs": "2", "lr": 0.025}}},
                   "other.yaml", out=tmp_path / "elsewhere")
     assert [r.id for r in same.runs] == [r.id for r in sweep.runs]
@@ -272,14 +273,14 @@ def assert_same_stores(a: Path, b: Path, ids: list[str]) -> None:
 
 def attempts(out: Path, run_id: str) -> list[str]:
     """What each attempt at a run did, from its log: 'start -> completed', 'resume after epoch 1 -> ...',
-    'skip -> completed', 'start -> busy' (another process got there first)."""
+    'skip -> completed', 'wait -> busy', 'start -> taken' (another process got there first)."""
     log = out / ".sweep" / "logs" / f"{run_id}.log"
-    return [line.split(":")[0] for line in log.read_text().splitlines() if " -> " in line]
+    return [line.split(":")[0].split(" (")[0] for line in log.read_text().splitlines() if " -> " in line]
 
 
 def writes(out: Path, run_id: str) -> list[str]:
-    """The attempts that wrote the run (not the ones that found it taken or finished)."""
-    return [a for a in attempts(out, run_id) if a.startswith(("start", "resume")) and not a.endswith("busy")]
+    """The attempts that wrote the run (not the ones that found it taken, busy or finished)."""
+    return [a for a in attempts(out, run_id) if a.startswith(("start", "resume")) and not a.endswith("taken")]
 
 
 @pytest.fixture(scope="module")

@@ -72,16 +72,19 @@ def execute(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def _execute(task: dict[str, Any], path: Path) -> dict[str, Any]:
-    """The outcome, and a line in the run's log saying what this attempt did: 'start -> completed',
-    'resume after epoch 3 -> interrupted', 'skip -> completed', 'start -> busy' (lost a race), ..."""
+    """The outcome, and a line in the run's log saying what this attempt did:
+
+    'start -> completed', 'resume after epoch 3 -> interrupted', 'skip -> completed' (done before),
+    'wait -> busy' (another process writes it), 'start -> taken' (another process got there first)."""
     import torch
 
     from suite.errors import DnasError, NonFiniteLoss
 
     torch.set_num_threads(int(task["threads"]))
     before = run_status(path)
-    action = "start" if before["state"] in ("absent", "creating") else \
-        "skip" if before["state"] in (DONE, "running") else f"resume after epoch {before['epochs_done']}"
+    action = {"absent": "start", "creating": "start", DONE: "skip", "running": "wait"}.get(
+        before["state"], f"resume after epoch {before['epochs_done']}")
+    said = None
     try:
         if before["state"] == DONE:
             outcome: dict[str, Any] = {"state": DONE, "skipped": True}
@@ -100,14 +103,14 @@ def _execute(task: dict[str, Any], path: Path) -> dict[str, Any]:
 
         traceback.print_exc()
         after = run_status(path)
-        if after["state"] == DONE:
-            outcome = {"state": DONE}
-        elif _locked(path):  # another process got there first (its status may not say so yet)
-            outcome = _busy(after)
+        if after["state"] == DONE or _locked(path):  # another process got there first (its status may lag)
+            outcome = {"state": DONE} if after["state"] == DONE else _busy(after)
+            said = f"taken ({outcome['state']} by another process)"
         else:  # bad input fails the same way again; a fault (out of memory, a file system hiccup) may not
             outcome = {"state": "failed", "reason": _one_line(exc),
                        "retry": not isinstance(exc, (DnasError, ValueError, TypeError))}
-    print(f"{action} -> {outcome['state']}" + (f": {outcome['reason']}" if outcome.get("reason") else ""))
+    said = said or outcome["state"] + (f": {outcome['reason']}" if outcome.get("reason") else "")
+    print(f"{action} -> {said}")
     return outcome
 
 

@@ -188,11 +188,16 @@ def _settings(entry: Mapping[str, Any], key: str, where: str, name: str) -> dict
 
 
 def _path(entry: Mapping[str, Any], key: str, where: str, name: str) -> str | None:
+    """A path made absolute (workers may run elsewhere); a built-in table's name (or "none") stays a name."""
+    from benchmarks.builtin import BUILTIN, NO_BENCH
+
     value = entry.get(key)
     if value is None:
         return None
     if not isinstance(value, str) or not value:
         raise DnasError(f"{where}: {name}: {key} must be a path, got {value!r}")
+    if key == "bench" and (value in BUILTIN or value == NO_BENCH):
+        return value
     return str(Path(os.path.expanduser(value)).absolute())
 
 
