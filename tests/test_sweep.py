@@ -372,8 +372,8 @@ def test_ctrl_c_stops_every_run_where_it_is_and_the_rerun_resumes(local_sweep, t
     local, _ = local_sweep
     out = tmp_path / "out"
     spec = tmp_path / "s.yaml"
-    spec.write_text(yaml.safe_dump({"out": str(out), **SEARCHES}))
-    sweep = load_sweep(spec)
+    spec.write_text(yaml.safe_dump({"out": str(out), "search": {**SPEC["search"], "method": "darts-v1"}}))
+    sweep = load_sweep(spec)  # two of the local sweep's runs, both running when Ctrl-C comes
     searches = [r.id for r in sweep.runs if r.kind == "search"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "suite.cli", "sweep", str(spec), "--workers", "2"], cwd=tmp_path,
