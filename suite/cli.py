@@ -391,20 +391,21 @@ def _sweep_status(target: str, args: argparse.Namespace) -> int:
 def _sweep_parser(sub: Any) -> None:
     sp = sub.add_parser("sweep", help="methods x spaces x datasets x seeds (and evaluations) as one study; "
                                       "'dnas sweep status SPEC' shows where it is",
+                        usage="dnas sweep [status] SPEC [options]",
                         description="Run a sweep spec (a YAML grid of searches and evaluations), or show its state "
                                     "with 'dnas sweep status SPEC.yaml' (or the output directory).")
-    sp.add_argument("target", nargs="+", metavar="[status] SPEC", help="the sweep's YAML spec (or, after 'status', "
-                                                                       "its output directory)")
+    sp.add_argument("target", nargs="+", metavar="SPEC", help="the sweep's YAML spec (after 'status': the spec, or "
+                                                              "the directory the sweep writes to)")
     sp.add_argument("--out", help="output directory (default: the spec's 'out', else runs/<spec name>)")
     sp.add_argument("--executor", choices=["local", "ray"], help="local worker processes (default) or a Ray cluster")
     sp.add_argument("--address", help="Ray cluster to join: auto (started with 'ray start') or HOST:PORT; "
                                       "default: start a local one")
-    sp.add_argument("--workers", type=int, help="runs at once (local; default: one per core, or one per GPU)")
-    sp.add_argument("--cpus-per-run", dest="cpus_per_run", type=int,
+    sp.add_argument("--workers", type=_count(1), help="runs at once (local; default: one per core, or one per GPU)")
+    sp.add_argument("--cpus-per-run", dest="cpus_per_run", type=_count(1),
                     help="CPU cores (= intra-op threads) per run (default 1 on CPU; cores / GPUs with GPUs)")
     sp.add_argument("--gpus-per-run", dest="gpus_per_run", type=float,
                     help="GPUs per run (default 1 where there are GPUs; 0.5 puts two runs on each GPU)")
-    sp.add_argument("--retries", type=int, help="tries again of a run that crashed or whose worker died (default 2)")
+    sp.add_argument("--retries", type=_count(0), help="tries again of a run that crashed or whose worker died (default 2)")
     sp.add_argument("--retry-failed", dest="retry_failed", action="store_true",
                     help="also resume runs that failed in an earlier invocation")
     sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="a search hyperparameter for every search")
