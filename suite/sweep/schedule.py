@@ -212,6 +212,8 @@ class Scheduler:
             return
         if rs.state == "lost":
             rs.state = "failed" if not interrupted else "interrupted"
+        if interrupted and st["state"] == "absent":  # stopped before it began: still to do
+            rs.state, rs.reason = "queued", None
         if rs.state == "completed" or interrupted:
             self._done(run_id)
         elif outcome.get("retry") and rs.attempts <= self.retries:
