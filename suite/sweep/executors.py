@@ -8,6 +8,7 @@ only the run it was running, which the run's checkpoint lets the next attempt re
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from suite.checks import usable_cores
 from suite.errors import DnasError
@@ -144,14 +145,10 @@ class _Worker:
             return False
 
     def stop(self) -> None:
-        with_suppressed_pipe_errors(lambda: self.proc.stdin.close() if self.proc.stdin else None)
-
-
-def with_suppressed_pipe_errors(fn: Callable[[], Any]) -> None:
-    try:
-        fn()
-    except (BrokenPipeError, OSError):
-        pass
+        """Close its stdin: it exits after the task in hand."""
+        with contextlib.suppress(OSError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
 
 
 def _exit_reason(code: int | None) -> str:
@@ -203,7 +200,8 @@ class LocalExecutor(Executor):
         return w
 
     def _forget(self, w: _Worker) -> None:
-        with_suppressed_pipe_errors(lambda: self.sel.unregister(w.proc.stdout))
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(w.proc.stdout)
         w.stop()
 
     def wait(self, timeout: float) -> list[dict[str, Any]]:
@@ -232,7 +230,8 @@ class LocalExecutor(Executor):
     def interrupt(self) -> list[dict[str, Any]]:
         running = [w for w in self.workers if w is not None and w.key is not None]
         for w in running:
-            with_suppressed_pipe_errors(lambda: os.kill(w.proc.pid, signal.SIGINT))
+            with contextlib.suppress(OSError):
+                os.kill(w.proc.pid, signal.SIGINT)
         out: list[dict[str, Any]] = []
         deadline = time.monotonic() + GRACE_S
         while self.busy() and time.monotonic() < deadline:
