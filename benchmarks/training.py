@@ -195,6 +195,8 @@ class EvalConfig:
     out: str = "runs"
     name: str | None = None
     overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    from_run: str | None = None
+    """The search run the architecture came from (``--from-run``), so reports can link the two."""
 
 
 def _parse_arch(protocol: Protocol, arch: str) -> Any:
@@ -218,11 +220,21 @@ def run_training(cfg: EvalConfig, *, progress: bool = True, stop_after: int | No
               "kind": "evaluation", "space": protocol.space, "world_size": d.world}
     name = _broadcast(cfg.name or f"eval-{protocol.name}-{cfg.dataset}-seed{cfg.seed}-{_name_stamp()}", d)
     if d.main:
-        store = RunStore.create(cfg.out, name, config, environment(device))
+        store = RunStore.create(cfg.out, name, config, _environment(device, cfg.bench))
     _barrier(d)
     if not d.main:
         store = open_run(os.path.join(cfg.out, name))
     return _train(store, protocol, arch, cfg, device, progress and d.main, stop_after, d)
+
+
+def _environment(device: str, bench: str | None) -> dict[str, Any]:
+    """``environment(device)`` plus the benchmark's path and version, when one is named."""
+    env = environment(device)
+    if bench:
+        import benchmarks
+
+        env["benchmark"] = {"path": str(bench), "version": benchmarks.open(bench).version}
+    return env
 
 
 def resume_training(run_dir: str | os.PathLike, *, progress: bool = True, stop_after: int | None = None) -> RunStore:

@@ -127,7 +127,10 @@ def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | No
                            device=device, **cfg.hparams)
     lookup = Lookup(cfg.bench, method.space)
     config = {**dataclasses.asdict(cfg), "device": device, "hparams": method.hp}
-    store = RunStore.create(cfg.out, _name(cfg), config, environment(device))
+    env = environment(device)
+    if lookup.bench is not None:
+        env["benchmark"] = {"path": str(cfg.bench), "version": lookup.bench.version}
+    store = RunStore.create(cfg.out, _name(cfg), config, env)
     return _loop(store, method, train, valid, lookup, device, start=0, rows=[], elapsed=0.0,
                  progress=progress, stop_after=stop_after)
 
