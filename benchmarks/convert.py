@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from suite.checks import check_int
 from suite.errors import DnasError, FormatError
-from suite.io import write_json, write_npz
+from suite.io import clean_siblings, write_json, write_npz
 
 from . import metrics as M
 from . import nats
-from .store import StoreBuilder, _Source
+from .store import StoreBuilder, _Source, store_target
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -55,7 +56,13 @@ def _flatten_chunk(records: list[tuple[int, dict]]) -> dict[str, np.ndarray]:
 
 
 def _convert_fast_chunk(src: nats.OfficialSource, files: dict[int, Path], indices: list[int], chunk_file: str) -> int:
-    write_npz(chunk_file, **_flatten_chunk(list(nats.iter_fast_records(src, indices, files))))
+    records = list(nats.iter_fast_records(src, indices, files))
+    try:
+        flat = _flatten_chunk(records)
+    except FormatError as exc:  # name the file the bad record came from
+        index = getattr(exc, "index", None)
+        raise FormatError(f"{files[index]}: {exc}" if index in files else str(exc)) from None
+    write_npz(chunk_file, **flat)
     return len(indices)
 
 
@@ -85,11 +92,17 @@ def _flatten_all(src: nats.OfficialSource, records: dict[int, dict] | None, chun
 def convert_nats(src_path: str | os.PathLike, space: str, out: str | os.PathLike, *,
                  workers: int | None = None, chunk_size: int = 64, progress: bool = True,
                  overwrite: bool = False) -> Path:
-    """Convert an official NATS-Bench fast-mode directory or full archive into a store at ``out``."""
+    """Convert an official NATS-Bench fast-mode directory or full archive into a store at ``out``.
+
+    ``overwrite`` replaces a store of ours at ``out``; anything else there is never touched."""
+    if workers is not None:
+        check_int("workers", workers, low=1)
+    check_int("chunk_size", chunk_size, low=1)
     src = nats.locate(src_path, space)
     out = Path(out).expanduser()
-    if out.exists() and not overwrite:
-        raise DnasError(f"{out} already exists: pass --overwrite to replace it, or choose another --out")
+    clean_siblings(out)  # what a killed conversion left (a cut-short replacement is put back first)
+    if store_target(out) and not overwrite:
+        raise DnasError(f"{out} already holds a store: pass --overwrite to replace it, or choose another --out")
     if src.layout == "fast-dir":  # read and check the source before writing anything
         archs = nats.read_meta(src)
         files = src.record_files()

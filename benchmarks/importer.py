@@ -17,13 +17,15 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from suite.checks import check_int, check_mapping, check_path, check_str
 from suite.errors import DnasError, FormatError, MissingFileError
+from suite.io import clean_siblings
 from suite.spaces import get_space
 from suite.spaces.nb201 import OPS
 
 from . import metrics as M
 from . import nats
-from .store import StoreBuilder, TabularBenchmark, _Source
+from .store import StoreBuilder, TabularBenchmark, _Source, store_target
 
 ARCH_FORMATS = ("auto", "string", "index", "ops", "naslib")
 NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
@@ -157,11 +159,73 @@ def arch_indices(values: pd.Series, column: str, space_name: str, arch_format: s
     return out
 
 
+def _check_strings(name: str, mapping: Any, example: str) -> dict[str, str]:
+    out = check_mapping(name, mapping, example)
+    for k, v in out.items():
+        check_str(f"{name}[{k!r}]", v)
+    return out
+
+
+def numeric_cells(frame: pd.DataFrame, metrics: dict[str, str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Each metric column as float64, NaN where a cell cannot be used, and a report of those cells:
+    per metric and reason ("empty or NaN", "not a number", "not finite") the count and a first example."""
+    values: dict[str, np.ndarray] = {}
+    report: dict[str, Any] = {}
+    for name, col in metrics.items():
+        raw = frame[col]
+        text = raw.astype(str).str.strip().str.lower()
+        v = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, copy=True)
+        empty = raw.isna().to_numpy() | text.isin(["", "nan", "none", "null"]).to_numpy()
+        reasons = {"empty or NaN": empty, "not a number": np.isnan(v) & ~empty, "not finite": np.isinf(v)}
+        found = {}
+        for why, bad in reasons.items():
+            if bad.any():
+                first = int(np.argmax(bad))
+                label = frame.index[first]  # the row's number in the file (before --where filtering)
+                row = int(label) if isinstance(label, (int, np.integer)) else first
+                found[why] = {"cells": int(bad.sum()), "row": row, "value": str(raw.iloc[first])}
+        if found:
+            report[name] = {"column": col, **found}
+        v[np.isinf(v)] = np.nan
+        values[name] = v
+    return values, report
+
+
+def describe_dropped(report: dict[str, Any]) -> str:
+    """One line: how many cells of which metric are unusable and why, with a first example each."""
+    parts = []
+    for name, r in report.items():
+        for why, d in r.items():
+            if why != "column":
+                parts.append(f"{d['cells']} {why} in {r['column']!r} ({name}; e.g. row {d['row']}: {d['value']!r})")
+    return "; ".join(parts)
+
+
 def import_table(file: str | os.PathLike, *, arch_column: str, metrics: dict[str, str], dataset: str,
                  epochs: int, version: str, out: str | os.PathLike, space: str = "tss", arch_format: str = "auto",
                  order: str | os.PathLike | None = None, where: dict[str, str] | None = None,
-                 json_key: str | None = None, aggregate: str = "error") -> Path:
-    """Import ``metrics`` (store name -> column) of a table as the (dataset, epochs) group of a store."""
+                 json_key: str | None = None, aggregate: str = "error", overwrite: bool = False,
+                 drop_invalid: bool = False) -> Path:
+    """Import ``metrics`` (store name -> column) of a table as the (dataset, epochs) group of a store.
+
+    Cells that are empty, NaN, not numbers (e.g. "94.1%") or not finite are refused, with the count
+    and a first example per column, unless ``drop_invalid``: then they are left out and the report
+    is kept in the store's metadata (group ``config.imported.dropped``). ``overwrite`` replaces the
+    same group of the store, or a store of ours that cannot take the group; nothing else is replaced.
+    """
+    check_path("file", file, optional=False)
+    check_str("arch_column", arch_column)
+    metrics = _check_strings("metrics", metrics, "{'test-accuracy': 'CIFAR10TestAccuracy200Epochs'}")
+    where = _check_strings("where", where or {}, "{'device': 'pi5'}")
+    check_str("dataset", dataset)
+    epochs = check_int("epochs", epochs, low=1)
+    check_str("version", version)
+    check_str("arch_format", arch_format, ARCH_FORMATS)
+    if json_key is not None:
+        check_str("json_key", json_key)
+    for flag, value in (("overwrite", overwrite), ("drop_invalid", drop_invalid)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True or False, got {value!r}")
     sp = get_space(space)
     if dataset not in M.DATASETS:
         raise ValueError(f"dataset {dataset!r} is not a NATS-Bench dataset; use one of {', '.join(M.DATASETS)}."
@@ -170,8 +234,11 @@ def import_table(file: str | os.PathLike, *, arch_column: str, metrics: dict[str
         raise ValueError("name at least one metric: --metric NAME=COLUMN")
     if aggregate not in ("error", "mean", "first"):
         raise ValueError(f"aggregate must be error, mean or first, got {aggregate!r}")
+    out = Path(out).expanduser()
+    clean_siblings(out)  # what a killed import left (a cut-short replacement is put back first)
+    existing = _existing_store(out, sp.name, version, dataset, epochs, overwrite)
     frame = read_table(file, json_key)
-    for col, val in (where or {}).items():
+    for col, val in where.items():
         if col not in frame.columns:
             raise DnasError(f"--where column {col!r} is not in {file}; columns: {', '.join(map(str, frame.columns))}")
         frame = frame[frame[col].astype(str) == str(val)]
@@ -182,12 +249,13 @@ def import_table(file: str | os.PathLike, *, arch_column: str, metrics: dict[str
         raise DnasError(f"no rows left in {file} after --where {where}")
     archs = _resolve_order(sp.name, order)
     idx = arch_indices(frame[arch_column], arch_column, sp.name, arch_format, archs)
-    values = {}
+    values, dropped = numeric_cells(frame, metrics)
     for name, col in metrics.items():
-        v = pd.to_numeric(frame[col], errors="coerce")
-        if v.isna().all():
-            raise DnasError(f"column {col!r} (metric {name}) has no numeric values")
-        values[name] = v.to_numpy(dtype=np.float64)
+        if np.isnan(values[name]).all():
+            raise DnasError(f"column {col!r} (metric {name}) has no usable numeric values")
+    if dropped and not drop_invalid:
+        raise DnasError(f"{file}: {describe_dropped(dropped)}; fix the table, or pass --drop-invalid to import "
+                        f"without those cells")
     counts = np.bincount(idx, minlength=len(archs))
     if counts.max() > 1 and aggregate == "error":
         dup = int(np.argmax(counts))
@@ -203,25 +271,48 @@ def import_table(file: str | os.PathLike, *, arch_column: str, metrics: dict[str
             with np.errstate(invalid="ignore", divide="ignore"):
                 col = np.where(cnt > 0, sums / np.maximum(cnt, 1), np.nan)
         else:
-            keep = ~np.isnan(v)
-            order_rows = np.nonzero(keep)[0][::-1]  # reversed so the first row wins on assignment
-            col[idx[order_rows]] = v[order_rows]
+            rows = np.nonzero(~np.isnan(v))[0]
+            # the first row with a value wins (numpy leaves repeated-index assignment order unspecified)
+            archs_with_value, first = np.unique(idx[rows], return_index=True)
+            col[archs_with_value] = v[rows[first]]
         columns[name] = col
     source = {"kind": "table", "file": str(Path(file).resolve()), "arch_column": arch_column,
-              "metrics": metrics, "where": where or {}, "json_key": json_key, "version": version}
-    return _write_group(Path(out).expanduser(), sp.name, version, archs, dataset, int(epochs), columns, source)
+              "metrics": metrics, "where": where, "json_key": json_key, "version": version, "dropped": dropped}
+    return _write_group(out, sp.name, version, archs, dataset, epochs, columns, source, existing)
+
+
+def _existing_store(out: Path, space: str, version: str, dataset: str, epochs: int,
+                    overwrite: bool) -> TabularBenchmark | None:
+    """The imported-table store at ``out`` that gains the group, None to write a new store; refuses
+    (one line) to replace a group or another store without ``overwrite``, and never replaces
+    anything that is not a store of ours."""
+    if not store_target(out):
+        return None
+    try:
+        store = TabularBenchmark(out)
+    except DnasError as exc:  # ours (format checked) but unreadable: only --overwrite replaces it
+        if overwrite:
+            return None
+        raise DnasError(f"{out} holds a store this version cannot add to ({exc}); pass --overwrite to replace "
+                        f"it, or choose another --out") from None
+    if store.meta.get("source", {}).get("kind") != "tables" or store.space.name != space:
+        if overwrite:
+            return None
+        raise DnasError(f"{out} holds a store that is not an imported-table store of the {space} space: pass "
+                        f"--overwrite to replace it, or choose another --out")
+    if store.version != version:
+        if overwrite:
+            return None
+        raise DnasError(f"{out} holds benchmark version {store.version!r}, not {version!r}: keep versions apart by "
+                        f"importing into another --out (or pass --overwrite to replace that store)")
+    if (dataset, epochs) in store._groups and not overwrite:
+        raise DnasError(f"{out} already holds {dataset} epochs={epochs} ({', '.join(store.metric_names(dataset, epochs))})"
+                        f": pass --overwrite to replace that group")
+    return store
 
 
 def _write_group(out: Path, space: str, version: str, archs: list[str], dataset: str, epochs: int,
-                 columns: dict[str, np.ndarray], source: dict[str, Any]) -> Path:
-    existing = None
-    if out.exists():
-        existing = TabularBenchmark(out)
-        if existing.meta.get("source", {}).get("kind") != "tables" or existing.space.name != space:
-            raise DnasError(f"{out} exists and is not an imported-table store of the {space} space: choose another --out")
-        if existing.version != version:
-            raise DnasError(f"{out} holds benchmark version {existing.version!r}, not {version!r}: keep versions "
-                            f"apart by importing into another --out")
+                 columns: dict[str, np.ndarray], source: dict[str, Any], existing: TabularBenchmark | None) -> Path:
     builder = StoreBuilder(out, get_space(space), version, archs, np.arange(len(archs)), {"kind": "tables"})
     try:
         groups = []
@@ -252,4 +343,4 @@ def _write_group(out: Path, space: str, version: str, archs: list[str], dataset:
         raise
 
 
-__all__ = ["import_table", "read_table", "arch_indices", "ARCH_FORMATS"]
+__all__ = ["import_table", "read_table", "arch_indices", "numeric_cells", "describe_dropped", "ARCH_FORMATS"]

@@ -140,15 +140,36 @@ def flatten_record(index: int, hp2state: dict) -> dict[str, np.ndarray]:
     ``alltime``) and ``"{hp}/{dataset}/{seed}/{params|flops|latency}"`` (scalars). ``alltime``
     is the running sum of ``time`` in epoch order, i.e. what the official API calls all_time.
     """
+    if not isinstance(hp2state, dict) or not hp2state:
+        raise _bad_record(index, "is not a dict of hp -> results")
+    try:
+        out = _flatten(index, hp2state)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        if isinstance(exc, FormatError):
+            raise
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise _bad_record(index, f"does not have NATS-Bench's structure ({type(exc).__name__}: {reason})") from None
+    if not any(k.endswith("/train.loss") for k in out):
+        raise _bad_record(index, "holds no training results (expected NATS-Bench ArchResults per hp)")
+    return out
+
+
+def _bad_record(index: int, what: str) -> FormatError:
+    exc = FormatError(f"the record of arch {index} {what}; download it again")
+    exc.index = index  # type: ignore[attr-defined]  # lets the converter name the file
+    return exc
+
+
+def _flatten(index: int, hp2state: dict) -> dict[str, np.ndarray]:
     from nats_bench.api_utils import ArchResults
 
-    if not isinstance(hp2state, dict) or not hp2state:
-        raise FormatError(f"record {index} is not a dict of hp -> results")
     out: dict[str, np.ndarray] = {}
     for hp, state in hp2state.items():
+        if not str(hp).isdigit():
+            raise _bad_record(index, f"has hp {hp!r}, not an epoch count such as '12' or '200'")
         res = state if isinstance(state, ArchResults) else ArchResults.create_from_state_dict(state)
         if res.arch_index not in (-1, index):
-            raise FormatError(f"record file for index {index} holds arch {res.arch_index}")
+            raise _bad_record(index, f"holds arch {res.arch_index}")
         for (dataset, seed), rc in res.all_results.items():
             n = int(rc.epochs)
             ep = list(range(n))

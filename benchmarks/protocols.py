@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from suite.params import Param, choice, non_negative, positive, resolve
+from suite.params import Param, choice, non_negative, positive, probability, resolve
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,12 @@ def _spec(defaults: dict[str, Any]) -> dict[str, Param]:
         "schedule": choice("cosine (per epoch or per step) or exponential decay per epoch", "cosine",
                            "cosine", "cosine-step", "exp"),
         "lr_gamma": positive("per-epoch decay factor of the exponential schedule", 0.97, float),
-        "momentum": non_negative("SGD momentum", 0.9, float),
+        "momentum": probability("SGD momentum", 0.9),
         "nesterov": Param(False, "Nesterov momentum", bool),
         "weight_decay": non_negative("SGD weight decay", 5e-4, float),
         "label_smoothing": non_negative("label smoothing of the loss", 0.0, float),
         "cutout": non_negative("cutout square side in pixels (0 = off)", 0, int),
-        "drop_path": non_negative("final drop-path probability (linear ramp from 0)", 0.0, float),
+        "drop_path": probability("final drop-path probability (linear ramp from 0)", 0.0),
         "auxiliary": non_negative("weight of the auxiliary head's loss (0 = no head)", 0.0, float),
         "grad_clip": non_negative("max gradient norm (0 = off)", 0.0, float),
         "channels": positive("initial channels", 16, int),

@@ -16,17 +16,21 @@ No pickle anywhere: reading a store never executes code from the file.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import random as _random
+import re
 import shutil
+from collections.abc import Iterable as _Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
-from suite.errors import FormatError, MissingFileError
-from suite.io import replace_dir, write_json
+from suite.checks import check_int, check_real, check_str, writable_dir
+from suite.errors import DnasError, FormatError, MissingFileError
+from suite.io import replace_dir, work_sibling, write_json
 from suite.spaces import Space, get_space
 
 from . import metrics as M
@@ -34,6 +38,7 @@ from .base import Benchmark, Evaluation
 
 FORMAT = "dnas-suite/tabular"
 FORMAT_VERSION = 1
+_ANY: Any = object()  # "not given" for ``_check_args``
 
 
 class Best(NamedTuple):
@@ -62,6 +67,21 @@ class _Group:
     costs: dict[str, str]
     time_sets: list[str]
     config: dict[str, Any] = field(default_factory=dict)
+    evaluated: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Time metric -> the files of its split's loss and accuracy: where those are NaN the split
+    was not evaluated, and the time does not exist either (as in the official ``get_more_info``)."""
+
+
+def _evaluation_files(metrics: dict[str, _Source]) -> dict[str, tuple[str, ...]]:
+    """For each ``{split}-per-time``/``{split}-all-time``, the loss and accuracy files of its split."""
+    out = {}
+    for name in metrics:
+        split, _, field_name = name.partition("-")
+        if field_name in ("per-time", "all-time"):
+            files = tuple(metrics[f"{split}-{f}"].file for f in ("loss", "accuracy") if f"{split}-{f}" in metrics)
+            if files:
+                out[name] = files
+    return out
 
 
 class TabularBenchmark(Benchmark):
@@ -91,14 +111,16 @@ class TabularBenchmark(Benchmark):
         self.n_archs: int = int(meta["n_archs"])
         self._groups: dict[tuple[str, int], _Group] = {}
         for g in meta["groups"]:
-            grp = _Group(int(g["epochs"]), g["dataset"], int(g["n_epochs"]), list(g["seeds"]),
-                         {k: _Source(**v) for k, v in g["metrics"].items()}, dict(g.get("costs", {})),
-                         list(g.get("time_sets", [])), dict(g.get("config", {})))
+            metrics = {k: _Source(**v) for k, v in g["metrics"].items()}
+            grp = _Group(int(g["epochs"]), g["dataset"], int(g["n_epochs"]), list(g["seeds"]), metrics,
+                         dict(g.get("costs", {})), list(g.get("time_sets", [])), dict(g.get("config", {})),
+                         _evaluation_files(metrics))
             self._groups[(grp.dataset, grp.epochs)] = grp
         self._arrays: dict[str, np.ndarray] = {}
         self._index_of: dict[str, int] | None = None
         self._archs: list[str] | None = None
         self._slots: np.ndarray | None = None
+        self._identity: bool | None = None
 
     # ---- low level ----------------------------------------------------------------------
     def _array(self, rel: str) -> np.ndarray:
@@ -121,6 +143,13 @@ class TabularBenchmark(Benchmark):
         return self._slots
 
     @property
+    def _identity_slots(self) -> bool:
+        """Whether column i holds arch i for every arch (a complete store)."""
+        if self._identity is None:
+            self._identity = bool(np.array_equal(self.slots, np.arange(self.n_archs)))
+        return self._identity
+
+    @property
     def archs(self) -> list[str]:
         """Arch strings in official index order."""
         if self._archs is None:
@@ -129,6 +158,7 @@ class TabularBenchmark(Benchmark):
 
     def index(self, arch: Any) -> int:
         """Official index of an arch given as index, string or arch object; KeyError if not in the space."""
+        self._check_args(arch=arch)
         if isinstance(arch, (int, np.integer)) and not isinstance(arch, bool):
             if 0 <= arch < self.n_archs:
                 return int(arch)
@@ -204,6 +234,22 @@ class TabularBenchmark(Benchmark):
             raise KeyError(f"arch {self.archs[index]} (index {index}) has no record in {self.path}")
         return slot
 
+    def _take(self, file: str, epoch: int | slice, cols: Any) -> np.ndarray:
+        arr = self._array(file)
+        if cols is None:
+            return arr[epoch]
+        if isinstance(cols, np.ndarray):  # in two steps, so that the seed axis stays before the arch axis
+            return arr[epoch][..., cols]
+        return arr[epoch, ..., cols]
+
+    def _read(self, grp: _Group, metric: str, epoch: int | slice, cols: Any = None) -> np.ndarray:
+        """Raw values of ``metric`` at ``epoch`` for the slots ``cols`` (None: every slot), seeds on
+        the second-last axis; NaN where the metric's split was not evaluated at that epoch."""
+        values = self._take(grp.metrics[metric].file, epoch, cols)
+        for file in grp.evaluated.get(metric, ()):
+            values = np.where(np.isnan(self._take(file, epoch, cols)), np.nan, values)
+        return values
+
     @staticmethod
     def _reduce(values: np.ndarray, present: np.ndarray) -> np.ndarray:
         """Mean over seeds (axis 0) of the present ones, summed in seed order like the official API."""
@@ -215,10 +261,38 @@ class TabularBenchmark(Benchmark):
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
+    def _check_args(self, *, arch: Any = _ANY, archs: Any = _ANY, dataset: Any = _ANY, metric: Any = _ANY,
+                    epochs: Any = _ANY, seed: Any = _ANY, iepoch: Any = _ANY, as_frame: Any = _ANY) -> None:
+        """Types of public arguments, before any lookup: ``TypeError`` naming the argument (values that
+        are well typed but absent from the store are the lookups' ``ValueError`` / ``KeyError``).
+        The common types are accepted by ``type(...) is`` first: this runs on every query."""
+        if arch is not _ANY and type(arch) is not str and type(arch) is not int and (isinstance(arch, bool) or not
+                isinstance(arch, (numbers.Integral, self.space.arch_type, list, tuple, np.ndarray))):
+            raise TypeError(f"arch must be an index (int), an arch string, a {self.space.arch_type.__name__} or a "
+                            f"sequence of ops, got {arch!r} ({type(arch).__name__})")
+        if archs is not _ANY:
+            if isinstance(archs, str) and archs != "all":
+                raise ValueError(f"archs must be 'all' or a sequence of archs, got {archs!r} (one arch: query())")
+            if isinstance(archs, (bytes, dict)) or not isinstance(archs, _Iterable):
+                raise TypeError(f"archs must be 'all' or a sequence of archs, got {archs!r} ({type(archs).__name__})")
+        if as_frame is not _ANY and not isinstance(as_frame, (bool, np.bool_)):
+            raise TypeError(f"as_frame must be True or False, got {as_frame!r}")
+        if dataset is not _ANY and type(dataset) is not str:
+            check_str("dataset", dataset)
+        if metric is not _ANY and type(metric) is not str:
+            check_str("metric", metric)
+        if epochs is not _ANY and epochs is not None and type(epochs) is not int:  # None: the lookup explains
+            check_int("epochs", epochs)
+        if seed is not _ANY and type(seed) is not str and type(seed) is not int:
+            check_int("seed", seed)
+        if iepoch is not _ANY and iepoch is not None and type(iepoch) is not int:
+            check_int("iepoch", iepoch)
+
     # ---- public queries ------------------------------------------------------------------
     def query(self, arch: Any, dataset: str, metric: str, epochs: int, seed: Any = "mean",
               iepoch: int | None = None) -> float:
         """One metric of one arch after ``iepoch`` (default: the last epoch) of the ``epochs`` schedule."""
+        self._check_args(dataset=dataset, metric=metric, epochs=epochs, seed=seed, iepoch=iepoch)
         grp = self._group(dataset, epochs)
         src = self._source(grp, metric)
         row = self._seed_row(grp, seed)
@@ -227,7 +301,7 @@ class TabularBenchmark(Benchmark):
         slot = self._slot(index)
         base = f"e{grp.epochs}/{grp.dataset}/"
         present = self._array(base + "present.npy")[:, slot]
-        col = self._array(src.file)[e, :, slot]
+        col = self._read(grp, metric, e, slot)
         if row is None:
             total, count = 0.0, 0
             for k in range(len(present)):
@@ -254,6 +328,8 @@ class TabularBenchmark(Benchmark):
         Returns a float64 array in the order given, or with ``as_frame=True`` a DataFrame with
         columns ``index``, ``arch`` and the metric.
         """
+        self._check_args(archs=archs, dataset=dataset, metric=metric, epochs=epochs, seed=seed, iepoch=iepoch,
+                         as_frame=as_frame)
         grp = self._group(dataset, epochs)
         src = self._source(grp, metric)
         row = self._seed_row(grp, seed)
@@ -269,14 +345,13 @@ class TabularBenchmark(Benchmark):
         slots = self.slots[idx]
         base = f"e{grp.epochs}/{grp.dataset}/"
         present = self._array(base + "present.npy")
-        values = self._array(src.file)[e]
         missing = slots < 0
-        if (idx.size == self.n_archs and present.shape[1] == self.n_archs
-                and np.array_equal(idx, np.arange(self.n_archs)) and np.array_equal(slots, idx)):
-            pv, vv = present, values  # every arch asked for, in official order, of a store with identity slots
+        in_order = (isinstance(archs, str) and archs == "all") or np.array_equal(idx, np.arange(self.n_archs))
+        if in_order and self._identity_slots:
+            pv, vv = present, self._read(grp, metric, e)  # every arch, in official order: no gather
         else:
             s = np.where(missing, 0, slots)
-            pv, vv = present[:, s] & ~missing, values[:, s]
+            pv, vv = present[:, s] & ~missing, self._read(grp, metric, e, s)
         if row is None:
             out = self._reduce(vv, pv)
         else:
@@ -292,12 +367,13 @@ class TabularBenchmark(Benchmark):
 
     def curve(self, arch: Any, dataset: str, metric: str, epochs: int, seed: Any = "mean") -> np.ndarray:
         """A metric at every epoch of the schedule (for convergence plots)."""
+        self._check_args(dataset=dataset, metric=metric, epochs=epochs, seed=seed)
         grp = self._group(dataset, epochs)
         src = self._source(grp, metric)
         row = self._seed_row(grp, seed)
         slot = self._slot(self.index(arch))
         present = self._array(f"e{grp.epochs}/{grp.dataset}/present.npy")[:, slot]
-        vals = self._array(src.file)[:, :, slot].T  # [seeds, epochs]
+        vals = self._read(grp, metric, slice(None), slot).T  # [seeds, epochs]
         if row is None:
             if not present.any():
                 raise KeyError(f"arch {arch} has no {dataset} record for epochs={epochs}")
@@ -316,6 +392,7 @@ class TabularBenchmark(Benchmark):
 
         As there, a split whose loss or accuracy was not evaluated at ``iepoch`` is left out whole.
         """
+        self._check_args(dataset=dataset, epochs=epochs, seed=seed, iepoch=iepoch)
         grp = self._group(dataset, epochs)
         index = self.index(arch)
         present = self._array(f"e{grp.epochs}/{grp.dataset}/present.npy")[:, self._slot(index)]
@@ -337,6 +414,7 @@ class TabularBenchmark(Benchmark):
 
     def cost(self, arch: Any, dataset: str, epochs: int) -> dict[str, float | None]:
         """FLOPs (M), params (MB), latency (s) and time totals, as the official ``get_cost_info``."""
+        self._check_args(dataset=dataset, epochs=epochs)
         grp = self._group(dataset, epochs)
         index = self.index(arch)
         if not grp.costs:  # an imported table: whatever cost columns it has
@@ -374,6 +452,10 @@ class TabularBenchmark(Benchmark):
     def best(self, dataset: str, metric: str, epochs: int, *, seed: Any = "mean", iepoch: int | None = None,
              mode: str | None = None, flop_max: float | None = None, param_max: float | None = None) -> Best:
         """The arch with the best value (first index on ties), optionally under FLOP/param caps."""
+        self._check_args(dataset=dataset, metric=metric, epochs=epochs, seed=seed, iepoch=iepoch)
+        for name, cap in (("flop_max", flop_max), ("param_max", param_max)):
+            if cap is not None:
+                check_real(name, cap)
         mode = mode or M.default_mode(metric)
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
@@ -416,6 +498,9 @@ class TabularBenchmark(Benchmark):
         (pass ``random.Random(s)`` to reproduce it); ``cifar10`` reads ``cifar10-valid``.
         The cost is added to ``clock`` when given, so a search reports the time it stands for.
         """
+        self._check_args(dataset=dataset, epochs=epochs, iepoch=iepoch)
+        if rng is not None and (isinstance(rng, bool) or not isinstance(rng, (_random.Random, int))):
+            raise TypeError(f"rng must be a random.Random, an int seed or None, got {rng!r}")
         if dataset not in ("cifar10", "cifar100", "ImageNet16-120"):
             raise ValueError(f"simulate_train_eval takes cifar10, cifar100 or ImageNet16-120, got {dataset!r}")
         rng = rng if isinstance(rng, _random.Random) else _random.Random(rng)
@@ -469,13 +554,57 @@ class SimulatedClock:
 
 # ---- writing ---------------------------------------------------------------------------------
 
+_STORE_FILES = ("metadata.json", "archs.txt", "slots.npy")
+_GROUP_DIR = re.compile(r"e\d+")
+
+
+def _foreign_entry(path: Path) -> str | None:
+    """Why ``path`` is not a store of ours (what it holds that a store does not), or None."""
+    meta = path / "metadata.json"
+    try:
+        data = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return "no readable metadata.json"
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return "its metadata.json is not a dnas-suite store's"
+    for p in sorted(path.rglob("*")):
+        rel = p.relative_to(path)
+        ok = (p.is_file() and not p.is_symlink() and len(rel.parts) == 1 and rel.name in _STORE_FILES) or \
+            (_GROUP_DIR.fullmatch(rel.parts[0]) is not None and not p.is_symlink()
+             and (p.is_dir() or (len(rel.parts) > 1 and p.suffix == ".npy")))
+        if not ok:
+            return f"it holds {rel}"
+    return None
+
+
+def store_target(out: str | os.PathLike, flag: str = "--out") -> bool:
+    """Whether ``out`` holds a store of ours (True) or is free to create (False: missing or empty).
+
+    Anything else (a file, a link, a directory with other content) is refused with one line: a
+    store write never replaces what the suite did not make."""
+    out = Path(out).expanduser()
+    if out.is_symlink():
+        raise DnasError(f"{flag} {out} is a symbolic link: give the directory it points to")
+    if out.exists() and not out.is_dir():
+        raise DnasError(f"{flag} {out} is a file, not a store: only a dnas-suite store is ever replaced; "
+                        f"choose another {flag}")
+    if not out.exists() or not any(out.iterdir()):
+        writable_dir(out, flag)
+        return False
+    why = _foreign_entry(out)
+    if why is not None:
+        raise DnasError(f"{flag} {out} is not a dnas-suite store ({why}): only a store is ever replaced; "
+                        f"choose another {flag}")
+    writable_dir(out.parent, flag)
+    return True
+
 class StoreBuilder:
     """Writes a store into a temporary sibling directory and moves it into place at ``finish``."""
 
     def __init__(self, out: str | os.PathLike, space: Space, benchmark_version: str, archs: Sequence[str],
                  slot_indices: np.ndarray, source: dict[str, Any]) -> None:
         self.out = Path(out)
-        self.tmp = self.out.with_name(f".{self.out.name}.tmp-{os.getpid()}")
+        self.tmp = work_sibling(self.out, "tmp")  # .NAME.tmp-PID@HOST: a killed writer's is cleaned next time
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
         self.tmp.mkdir(parents=True)

@@ -21,6 +21,13 @@ times, params, FLOPs, latency, evaluation names) is the real record's.
 
 The numbers are NOT NATS-Bench's: use the result only to measure speed and memory.
 
+``make_full_store`` skips the pickles: it writes the same kind of full-size data straight into
+a store through the converter's own assembly (``benchmarks.convert.assemble``), in seconds, for
+the schedules you name (a 12-epoch TSS store is ~100 MB; 200 epochs would be ~4 GB). Its
+records also vary the layout the way the real archive does (see its docstring), so tests on
+it see every case of the store: seeds missing for some archs, splits evaluated only after the
+last epoch, chunks that do not follow index order.
+
 Files are written like ``nats_bench.api_utils.pickle_save`` (bz2 of a protocol-4 pickle),
 each atomically (a temp file in the same directory, then ``os.replace``); files that already
 exist are skipped, so an interrupted generation resumes where it stopped. Work is split into
@@ -209,6 +216,93 @@ def make_full_nats_dir(src_dir: str | os.PathLike, out_dir: str | os.PathLike, s
                 for fut in as_completed(futs):
                     bar.update(fut.result())
     return out
+
+
+_SERIES_NOISE = {"acc": (0.0, 100.0), "acc5": (0.0, 100.0), "loss": (1e-12, None)}
+"""Flattened series that are perturbed, and their clipping range; times, params, FLOPs and latency are kept."""
+
+
+def _synth_chunk(indices: np.ndarray, templates: list[dict[str, np.ndarray]], real: dict[int, int],
+                 seed: int) -> dict[str, np.ndarray]:
+    """The flattened arrays of one converter chunk (``convert._flatten_chunk``) for ``indices``.
+
+    Arch ``i``'s numbers depend on ``(seed, i)`` only, never on which chunk holds it."""
+    keys = sorted(templates[0])
+    noisy = [k for k in keys if templates[0][k].ndim == 1 and k.rsplit(".", 1)[-1] in _SERIES_NOISE]
+    width = sum(templates[0][k].size for k in noisy)
+    noise = np.stack([np.random.default_rng([int(seed), int(i)]).standard_normal(width) for i in indices])
+    tmpl = np.array([real.get(int(i), int(i) % len(templates)) for i in indices])
+    is_real = np.isin(indices, list(real))
+    drop_seed = (indices % 7 == 3) & ~is_real      # these archs lack the last seed of a multi-seed group
+    last_only = (indices % 5 == 1) & ~is_real      # these have evaluation splits only after the last epoch
+    seeds: dict[tuple[str, str], list[int]] = {}
+    for k in keys:
+        hp, ds, sd, _ = k.split("/")
+        seeds.setdefault((hp, ds), []).append(int(sd))
+    out: dict[str, np.ndarray] = {"index": indices.astype(np.int64)}
+    at = 0
+    for k in keys:
+        hp, ds, sd, series = k.split("/")
+        data = np.stack([t[k] for t in templates])[tmpl].astype(np.float64)  # [n] or [n, epochs]
+        field = series.rsplit(".", 1)[-1]
+        if k in noisy:
+            lo, hi = _SERIES_NOISE[field]
+            eps = noise[:, at:at + data.shape[1]]
+            at += data.shape[1]
+            data = np.where(is_real[:, None], data, np.clip(data * (1.0 + 0.01 * eps), lo, hi))
+            if not series.startswith("train.") and field in ("acc", "loss"):
+                data[last_only, :-1] = np.nan
+        if len(set(seeds[(hp, ds)])) > 1 and int(sd) == max(seeds[(hp, ds)]):
+            data[drop_seed] = np.nan
+        out[k] = data
+    return out
+
+
+def make_full_store(src_dir: str | os.PathLike, out: str | os.PathLike, space: str = "tss",
+                    epochs: tuple[int, ...] = (12,), seed: int = 0, chunk_size: int = 2048) -> Path:
+    """A complete full-size store (every arch of the meta file) for the ``epochs`` schedules.
+
+    Arch ``i`` copies real record ``i % n`` of ``src_dir`` with accuracies and losses perturbed
+    as in ``make_full_nats_dir``; the real records' own indices keep their real numbers. To
+    cover the layouts of the real archive, archs with ``i % 7 == 3`` lack the last seed of every
+    group that has several, and archs with ``i % 5 == 1`` have their evaluation splits' loss
+    and accuracy only after the last epoch (their per-epoch times are kept), as NATS-Bench's
+    200-epoch runs record ``x-test``. Each chunk holds a random set of indices.
+    """
+    import json
+    import tempfile
+
+    from . import nats
+    from .convert import assemble
+
+    space = _SPACES[space]
+    src = nats.locate(src_dir, space)
+    archs = nats.read_meta(src)
+    templates: list[dict[str, np.ndarray]] = []
+    real: dict[int, int] = {}
+    config: dict[str, dict] = {}
+    for i, rec in nats.iter_fast_records(src, list(src.record_files())):
+        flat = {k: v for k, v in nats.flatten_record(i, rec).items() if int(k.split("/")[0]) in epochs}
+        if not flat or (templates and set(flat) != set(templates[0])):
+            raise ValueError(f"record {i} of {src.path} lacks the schedules {epochs} or differs in seeds/splits")
+        real[i] = len(templates)
+        templates.append(flat)
+        for ds, c in nats.record_config(rec).items():
+            config.setdefault(ds, c)
+    meta = {"config_json": np.array(json.dumps(config)),
+            "schema_json": np.array(json.dumps({k: (v.shape[0] if v.ndim else 0) for k, v in templates[0].items()}))}
+    order = np.random.default_rng(seed).permutation(len(archs))
+    out = Path(out).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.chunks-", dir=out.parent) as tmp:
+        chunk_files = []
+        for c, start in enumerate(range(0, len(archs), chunk_size)):
+            chunk = _synth_chunk(np.sort(order[start:start + chunk_size]), templates, real, seed)
+            chunk_files.append(Path(tmp) / f"chunk-{c:05d}.npz")
+            np.savez(chunk_files[-1], **chunk, **meta)
+        return assemble(chunk_files, archs, space, out, src.path.name.replace("-simple", ""),
+                        {"kind": "synthetic", "path": str(src.path), "epochs": list(epochs), "seed": seed},
+                        progress=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,9 +19,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from suite.checks import check_path, check_run_config, choose_threads, resolve_device, using_threads, writable_dir
 from suite.errors import DnasError, NonFiniteLoss
-from suite.runner import _name_stamp, _peak_memory_mb, resolve_device
-from suite.runstore import RunStore, cost_summary, environment, open_run
+from suite.runner import _name_stamp, _peak_memory_mb
+from suite.runstore import RunStore, cost_summary, environment, open_run, resumable
 from suite.spaces.cost import count_flops, count_params
 
 from . import metrics as M
@@ -184,6 +185,8 @@ def _all_sum(t: torch.Tensor, d: Dist) -> torch.Tensor:
 
 @dataclasses.dataclass
 class EvalConfig:
+    """Everything that defines an evaluation run; field types and ranges are checked on construction."""
+
     arch: str
     protocol: str
     dataset: str
@@ -195,8 +198,13 @@ class EvalConfig:
     out: str = "runs"
     name: str | None = None
     overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    threads: int | None = None
     from_run: str | None = None
     """The search run the architecture came from (``--from-run``), so reports can link the two."""
+
+    def __post_init__(self) -> None:
+        check_run_config(self, ("arch", "protocol", "dataset", "device"), "overrides", "{epochs: 1, lr: 0.05}")
+        self.from_run = check_path("from_run", self.from_run)
 
 
 def _parse_arch(protocol: Protocol, arch: str) -> Any:
@@ -209,48 +217,92 @@ def _parse_arch(protocol: Protocol, arch: str) -> Any:
     return Genotype.parse(arch)
 
 
-def run_training(cfg: EvalConfig, *, progress: bool = True, stop_after: int | None = None) -> RunStore:
-    """Train ``cfg.arch`` from scratch under ``cfg.protocol``; returns the finished run store."""
+def _open_bench(cfg: EvalConfig, protocol: Protocol) -> Any:
+    """The tabular store whose recorded numbers go beside the trained ones (checked before training)."""
+    if not cfg.bench:
+        return None
+    if protocol.space != "nb201":
+        raise DnasError(f"--bench sets a benchmark's recorded numbers beside an NB201 training; protocol "
+                        f"{protocol.name} trains a DARTS network, which no tabular benchmark holds: drop --bench")
+    import benchmarks
+
+    bench = benchmarks.open(cfg.bench)
+    if bench.space.name != "tss":
+        raise DnasError(f"benchmark {cfg.bench} holds the {bench.space.name} space; protocol {protocol.name} "
+                        f"trains NB201 (tss) networks")
+    return bench
+
+
+def _inputs(cfg: EvalConfig) -> tuple[Protocol, Any, Any, str, int]:
+    """Protocol, parsed arch, opened benchmark, device and threads of ``cfg``, all checked."""
     protocol = get_protocol(cfg.protocol, cfg.overrides)
     if cfg.dataset not in protocol.datasets and not (protocol.space == "nb201" and cfg.dataset == "digits"):
         raise DnasError(f"protocol {protocol.name} trains on {', '.join(protocol.datasets)}, not {cfg.dataset!r}")
-    arch = _parse_arch(protocol, cfg.arch)
-    d, device = init_distributed(resolve_device(cfg.device))
-    config = {**dataclasses.asdict(cfg), "arch": str(arch), "device": device, "overrides": protocol.hp,
-              "kind": "evaluation", "space": protocol.space, "world_size": d.world}
-    name = _broadcast(cfg.name or f"eval-{protocol.name}-{cfg.dataset}-seed{cfg.seed}-{_name_stamp()}", d)
-    if d.main:
-        store = RunStore.create(cfg.out, name, config, _environment(device, cfg.bench))
-    _barrier(d)
-    if not d.main:
-        store = open_run(os.path.join(cfg.out, name))
-    return _train(store, protocol, arch, cfg, device, progress and d.main, stop_after, d)
+    return protocol, _parse_arch(protocol, cfg.arch), _open_bench(cfg, protocol), resolve_device(cfg.device), \
+        choose_threads(cfg.threads)
 
 
-def _environment(device: str, bench: str | None) -> dict[str, Any]:
-    """``environment(device)`` plus the benchmark's path and version, when one is named."""
-    env = environment(device)
-    if bench:
-        import benchmarks
+def run_training(cfg: EvalConfig, *, progress: bool = True, stop_after: int | None = None) -> RunStore:
+    """Train ``cfg.arch`` from scratch under ``cfg.protocol``; returns the finished run store.
 
-        env["benchmark"] = {"path": str(bench), "version": benchmarks.open(bench).version}
-    return env
+    Every input (protocol, arch, benchmark, device, output place, data and split files) is checked
+    before the run directory exists; after that, any failure marks the run failed with the reason."""
+    if not isinstance(cfg, EvalConfig):
+        raise TypeError(f"run_training takes an EvalConfig, got {type(cfg).__name__}")
+    protocol, arch, bench, device, threads = _inputs(cfg)
+    out = writable_dir(cfg.out)
+    d, device = init_distributed(device)
+    with using_threads(threads, note=progress and d.main):
+        hp = protocol.hp
+        data = _Data(cfg.dataset, protocol, cfg.data_dir, cfg.protocol_dir, device, cfg.seed, hp["channels_last"],
+                     (d.rank, d.world))
+        config = {**dataclasses.asdict(cfg), "arch": str(arch), "device": device, "threads": threads,
+                  "overrides": protocol.hp, "kind": "evaluation", "space": protocol.space, "world_size": d.world}
+        name = cfg.name or f"eval-{protocol.name}-{cfg.dataset}-seed{cfg.seed}-{_name_stamp()}"
+        if d.main:
+            env = environment(device)
+            if bench is not None:
+                env["benchmark"] = {"path": str(cfg.bench), "version": bench.version}
+            store = RunStore.create(out, name, config, env, unique=cfg.name is None)
+            name = store.path.name
+        name = _broadcast(name, d)  # the name rank 0 got
+        if not d.main:
+            store = open_run(out / name)
+        with store.writing():
+            return _train(store, protocol, arch, cfg, device, data, bench, progress and d.main, stop_after, d)
 
 
-def resume_training(run_dir: str | os.PathLike, *, progress: bool = True, stop_after: int | None = None) -> RunStore:
-    store = open_run(run_dir)
-    if store.status.get("status") == "completed":
-        raise DnasError(f"run {store.path} already completed; nothing to resume")
-    config = store.config
-    if config.get("kind") != "evaluation":
-        raise DnasError(f"{store.path} is a search run: resume it with 'dnas search --resume'")
-    fields = {f.name for f in dataclasses.fields(EvalConfig)}
-    cfg = EvalConfig(**{k: v for k, v in config.items() if k in fields})
-    protocol = get_protocol(cfg.protocol, cfg.overrides)
-    d, device = init_distributed(resolve_device("cuda" if config["device"].startswith("cuda") else "cpu"))
-    if d.main:
-        store.set_status("running")
-    return _train(store, protocol, _parse_arch(protocol, cfg.arch), cfg, device, progress and d.main, stop_after, d)
+def resume_training(run_dir: str | os.PathLike, *, progress: bool = True, stop_after: int | None = None,
+                    data_dir: str | None = None, protocol_dir: str | None = None, bench: str | None = None,
+                    threads: int | None = None) -> RunStore:
+    """Continue an evaluation from its last finished epoch; refused while another process writes it.
+
+    ``data_dir``, ``protocol_dir`` and ``bench`` replace paths that moved (written to the config);
+    ``threads`` replaces the recorded thread count. Inputs are checked before the run is touched."""
+    main = os.environ.get("RANK", "0") == "0"
+    store = resumable(run_dir) if main else open_run(run_dir)
+    try:
+        config = store.config
+        if config.get("kind") != "evaluation":
+            raise DnasError(f"{store.path} is a search run: resume it with 'dnas search --resume'")
+        changed = {k: v for k, v in (("data_dir", data_dir), ("protocol_dir", protocol_dir), ("bench", bench),
+                                     ("threads", threads)) if v is not None}
+        config = {**config, **changed}
+        fields = {f.name for f in dataclasses.fields(EvalConfig)}
+        cfg = EvalConfig(**{**{k: v for k, v in config.items() if k in fields},
+                            "device": "cuda" if config["device"].startswith("cuda") else "cpu"})
+        protocol, arch, bench_store, device, n_threads = _inputs(cfg)
+        d, device = init_distributed(device)
+        with using_threads(n_threads, note=progress and d.main):
+            data = _Data(cfg.dataset, protocol, cfg.data_dir, cfg.protocol_dir, device, cfg.seed,
+                         protocol.hp["channels_last"], (d.rank, d.world))
+            if d.main and (changed or config.get("threads") != n_threads):
+                store.write_config({**config, "threads": n_threads})
+            with store.writing():
+                return _train(store, protocol, arch, cfg, device, data, bench_store, progress and d.main, stop_after,
+                              d, resumed=True)
+    finally:
+        store.release()
 
 
 def _barrier(d: Dist) -> None:
@@ -260,14 +312,12 @@ def _barrier(d: Dist) -> None:
         dist.barrier()
 
 
-def _train(store: RunStore, protocol: Protocol, arch: Any, cfg: EvalConfig, device: str, progress: bool,
-           stop_after: int | None, d: Dist = Dist()) -> RunStore:
+def _train(store: RunStore, protocol: Protocol, arch: Any, cfg: EvalConfig, device: str, data: _Data, bench: Any,
+           progress: bool, stop_after: int | None, d: Dist = Dist(), resumed: bool = False) -> RunStore:
     """Train (every rank), evaluate and write the store (rank 0); resumes from the store's checkpoint."""
     from tqdm.auto import tqdm
 
     hp = protocol.hp
-    data = _Data(cfg.dataset, protocol, cfg.data_dir, cfg.protocol_dir, device, cfg.seed, hp["channels_last"],
-                 (d.rank, d.world))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = build_network(protocol, arch, data.num_classes, data.in_channels)
@@ -289,6 +339,10 @@ def _train(store: RunStore, protocol: Protocol, arch: Any, cfg: EvalConfig, devi
         gen.set_state(states[d.rank] if isinstance(states, list) else states)
         start, elapsed = ckpt["epoch"] + 1, ckpt["elapsed"]
         rows = [r for r in store.metrics.to_dict("records") if r["epoch"] < start]
+    if d.main:
+        if resumed:
+            store.start(wall_time_s=elapsed, resumed_from_epoch=start)
+        store.progress(start, hp["epochs"])
     forward: nn.Module = model
     if d.world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -343,13 +397,14 @@ def _train(store: RunStore, protocol: Protocol, arch: Any, cfg: EvalConfig, devi
                                    "train-accuracy": 100.0 * float(correct) / seen, "lr": opt.param_groups[0]["lr"]}
             if d.main and ((epoch + 1) % hp["eval_every"] == 0 or epoch + 1 == hp["epochs"]):
                 row.update(_evaluate(model, data, amp))
-            elapsed += time.time() - t0
+            elapsed = store.wall_time()  # every session's time, killed ones included (rank 0)
             row.update({"epoch_time_s": time.time() - t0, "wall_time_s": elapsed, "device": device,
                         "peak_memory_mb": _peak_memory_mb(device)})
             rows.append(row)
             gen_states = _all_gather(gen.get_state(), d)  # every rank's drop-path / cutout stream
             if d.main:
                 store.write_metrics(rows)
+                store.progress(epoch + 1, hp["epochs"])  # before the checkpoint: status.json never counts less
                 store.save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(),
                                        "generator": gen_states, "epoch": epoch, "elapsed": elapsed})
             _barrier(d)
@@ -359,9 +414,10 @@ def _train(store: RunStore, protocol: Protocol, arch: Any, cfg: EvalConfig, devi
     if not d.main:
         return store
     final_metrics = {k: v for k, v in rows[-1].items() if k.endswith(("loss", "accuracy"))}
+    elapsed = store.wall_time()
     store.write_final({"arch": str(arch), "protocol": protocol.name, "dataset": cfg.dataset, "epochs": hp["epochs"],
                        "metrics": final_metrics, "cost": cost_summary(elapsed, device, params, flops, d.world),
-                       "benchmark": _recorded(cfg, protocol, arch)})
+                       "benchmark": _recorded(bench, cfg, protocol, arch)})
     store.set_status("completed")
     return store
 
@@ -383,15 +439,12 @@ def _evaluate(model: nn.Module, data: _Data, amp: Any) -> dict[str, float]:
     return out
 
 
-def _recorded(cfg: EvalConfig, protocol: Protocol, arch: Any) -> dict[str, float] | None:
+def _recorded(bench: Any, cfg: EvalConfig, protocol: Protocol, arch: Any) -> dict[str, float] | None:
     """The benchmark's recorded numbers for the same arch, dataset and epochs, to set beside ours."""
-    if not cfg.bench or protocol.space != "nb201":
+    if bench is None:
         return None
-    import benchmarks
-
     from .protocols import PROTOCOLS
 
-    bench = benchmarks.open(cfg.bench)
     epochs = PROTOCOLS[protocol.name].hp["epochs"]  # the published schedule, even for a shortened run
     if cfg.dataset not in bench.datasets() or epochs not in bench.epochs_settings(cfg.dataset):
         return None
@@ -418,8 +471,8 @@ class TrainingBenchmark(Benchmark):
         return list(self.protocol.datasets)
 
     def evaluate(self, arch: Any, dataset: str, *, epochs: int | None = None, seed: Any = 0) -> Evaluation:
-        overrides = {**self.kw["overrides"], **({"epochs": epochs} if epochs else {})}
-        cfg = EvalConfig(str(arch), self.protocol.name, dataset, seed=int(seed), **{**self.kw, "overrides": overrides})
+        overrides = {**self.kw["overrides"], **({"epochs": epochs} if epochs is not None else {})}
+        cfg = EvalConfig(str(arch), self.protocol.name, dataset, seed=seed, **{**self.kw, "overrides": overrides})
         store = run_training(cfg, progress=self.progress)
         final = store.final or {}
         metrics = dict(final.get("metrics", {}))

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from suite.params import Param, non_negative, positive, resolve
+from suite.params import Param, non_negative, positive, probability, resolve
 from suite.spaces.mixing import EdgePlan
 from suite.spaces.search import SearchSpace, get_search_space
 
@@ -29,13 +29,13 @@ COMMON_PARAMS: dict[str, Param] = {
     "depth": positive("cells per stage (nb201, N) or cells in all (darts)", 5, int),
     "lr": positive("weight SGD learning rate at the start of the cosine schedule", 0.025, float),
     "lr_min": non_negative("weight learning rate at the end of the cosine schedule", 0.001, float),
-    "momentum": non_negative("weight SGD momentum", 0.9, float),
+    "momentum": probability("weight SGD momentum", 0.9),
     "nesterov": Param(True, "Nesterov momentum for the weights", bool),
     "weight_decay": non_negative("weight SGD weight decay", 5e-4, float),
     "grad_clip": positive("max global gradient norm of the weights", 5.0, float),
     "arch_lr": positive("architecture Adam learning rate", 3e-4, float),
     "arch_weight_decay": non_negative("architecture Adam weight decay", 1e-3, float),
-    "arch_beta1": non_negative("architecture Adam beta1", 0.5, float),
+    "arch_beta1": probability("architecture Adam beta1", 0.5),
     "arch_start_epoch": non_negative("first epoch with architecture updates", 0, int),
     "alpha_init": positive("std of the random initial architecture parameters", 1e-3, float),
 }

@@ -10,7 +10,9 @@ step on w from a train batch.
 
 ``S_j``: EnTranNAS — DARTS top-2 rule (darts space), per-edge argmax with ``none`` (nb201).
 EnTranNAS-DST — ``t_j = sigmoid(β_j)``, ``q = ReLU(p / max_{i<j,k} p − t_j)``, ``q̂ = q / Σ_k q``
-per edge, ``S_j = {(i, k): q̂ > 0}``; the derived cell is the Engine-cell's non-zero graph.
+per edge, ``S_j = {(i, k): q̂ > 0}``, with ``none`` out of the max and out of q (an edge with no
+surviving op is ``none``), so every node keeps a real input; the derived cell is the Engine-cell's
+non-zero graph.
 """
 from __future__ import annotations
 
@@ -28,13 +30,19 @@ from . import register_method
 from .base import Method
 
 
-def dst_weights(p: torch.Tensor, beta: torch.Tensor, in_edges: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+def dst_weights(p: torch.Tensor, beta: torch.Tensor, in_edges: list[list[int]],
+                none: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Differentiable sparsification of op weights ``p`` [n_edges, n_ops] with node thresholds sigmoid(β).
 
     Returns ``(q, q̂)``: ``q = ReLU(p / max_{node} p − t_j)`` with the max over every op of every
     in-edge of node j, and ``q̂ = q / Σ_k q`` on each edge with a non-zero q (zero elsewhere).
+    The op ``none`` (column ``none``) is no input: it takes no part in the max and its q is 0, so
+    the node's largest real op gets q = 1 − t_j > 0 and every node keeps a real input. t_j stays
+    below 1 in floating point (sigmoid(β) rounds to 1 from β ≈ 17 in float32) for the same reason.
     """
-    t = torch.sigmoid(beta)
+    t = torch.sigmoid(beta).clamp(max=1.0 - torch.finfo(p.dtype).eps)
+    if none is not None:
+        p = p * (torch.arange(p.shape[1], device=p.device) != none).to(p.dtype)
     rows: list[torch.Tensor | None] = [None] * p.shape[0]
     for j, edges in enumerate(in_edges):
         block = p[edges]
@@ -82,7 +90,9 @@ class EnTranNAS(Method):
     def engine_weights(self, group: str) -> torch.Tensor:
         """The Engine-cell's op weights: p, or q̂ with DST (differentiable in α and β)."""
         p = self.probs(group)
-        return dst_weights(p, self.betas[group], self.space.in_edges())[1] if self.hp["dst"] else p
+        if not self.hp["dst"]:
+            return p
+        return dst_weights(p, self.betas[group], self.space.in_edges(), self.space.ops.index("none"))[1]
 
     def chosen(self, group: str, weights: torch.Tensor) -> list[list[int]]:
         """S as op indices per edge, from the (detached) Engine weights of ``group``."""

@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from suite.params import Param, choice, non_negative, positive
+from suite.params import Param, choice, fraction, non_negative, positive, probability
 from suite.spaces import darts as darts_space
 from suite.spaces.mixing import EdgePlan
 from suite.spaces.nb201 import Arch
@@ -387,12 +387,11 @@ class ISTANASOneStage(ISTANAS):
 
     PARAMS = {**_PARAMS,
               "aux_weight": non_negative("weight of the auxiliary head's loss (darts space only)", 0.4, float),
-              "cutout": non_negative("cutout square side as a fraction of the image side (16/32 px = 0.5); 0: off",
-                                     0.5, float),
+              "cutout": fraction("cutout square side as a fraction of the image side (16/32 px = 0.5); 0: off", 0.5),
               "freeze_tol": positive("a code freezes when ‖x_new − x_old‖₂ between recoveries is at most this",
                                      1e-3, float),
-              "drop_path": non_negative("drop-path probability reached at the last epoch, ramped linearly from "
-                                        "0 once every code is frozen (darts space only)", 0.2, float)}
+              "drop_path": probability("drop-path probability reached at the last epoch, ramped linearly from "
+                                       "0 once every code is frozen (darts space only)", 0.2)}
     SPACE_DEFAULTS = {"darts": _DARTS_ONE_STAGE, "nb201": _NB201_ONE_STAGE}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -401,8 +400,6 @@ class ISTANASOneStage(ISTANAS):
         if self.space.name != "darts" and self.hp["aux_weight"] > 0:
             raise ValueError(f"The 'aux_weight' parameter of {self.name} must be 0 on the {self.space.name} space "
                              f"(its network has no auxiliary head). Got {self.hp['aux_weight']!r} instead.")
-        if self.hp["cutout"] > 1:
-            raise ValueError(f"The 'cutout' parameter of {self.name} must be <= 1. Got {self.hp['cutout']!r} instead.")
         self.bn_params = self._op_bn_params()
         self._apply_freezing()
 

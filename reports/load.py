@@ -117,7 +117,8 @@ def _flag(status: dict[str, Any], done: int, planned: int | None, complete: bool
         return f"interrupted after {done}{of} epochs"
     if s == "completed":
         return "completed but final.json is missing"
-    return f"status {s}: {done}{of} epochs done"
+    why = status.get("note") or status.get("reason")
+    return f"{s}{f' ({why})' if why else ''}: {done}{of} epochs done"
 
 
 def _cost(final: dict[str, Any] | None, last: dict[str, Any], prefix: str) -> dict[str, Any]:

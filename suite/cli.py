@@ -4,14 +4,27 @@ Errors are one line on stderr (``dnas: error: ...``) with exit status 2.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import math
 import os
-import sys
-from typing import Any, Sequence
 
-from suite.errors import DnasError, NonFiniteLoss
+# Idle OpenMP threads sleep instead of spinning: with several processes on few cores a spinning
+# thread steals the core its partner needs (measured: 7x slower with 2 threads on a busy 2-core
+# machine). Set before torch loads; results do not depend on it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+from typing import Any, NoReturn, Sequence  # noqa: E402
+
+from suite.errors import DnasError, NonFiniteLoss  # noqa: E402
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"dnas: error: {message} (see '{self.prog} --help')\n")
 
 
 def _pairs(items: Sequence[str] | None, flag: str) -> dict[str, str]:
@@ -20,12 +33,35 @@ def _pairs(items: Sequence[str] | None, flag: str) -> dict[str, str]:
         name, sep, value = item.partition("=")
         if not sep or not name or not value:
             raise DnasError(f"{flag} takes NAME=VALUE, got {item!r}")
+        if name in out:
+            raise DnasError(f"{flag} {name} is given twice ({out[name]!r} and {value!r}): give it once")
         out[name] = value
     return out
 
 
+def _count(low: int) -> Any:
+    """An argparse type: an integer >= ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
 def _seed(text: str) -> str | int:
-    return "mean" if text == "mean" else int(text)
+    if text == "mean":
+        return "mean"
+    try:
+        return int(text)
+    except ValueError:
+        raise DnasError(f"--seed takes 'mean' or one seed such as 777, got {text!r}") from None
 
 
 def _arch(text: str) -> str | int:
@@ -54,8 +90,12 @@ def _fmt(v: Any) -> str:
 # ---- bench ----------------------------------------------------------------------------------
 
 def cmd_bench_info(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from benchmarks.locate import scan
 
+    if args.path and Path(args.path).expanduser().exists() and not Path(args.path).expanduser().is_dir():
+        raise DnasError(f"{args.path} is a file: give the directory that holds the benchmarks (default $TORCH_HOME)")
     info = scan(args.path)
     if args.json:
         _print_json(info)
@@ -137,49 +177,81 @@ def cmd_bench_import(args: argparse.Namespace) -> int:
 
     from benchmarks.importer import import_table
 
+    from benchmarks.importer import describe_dropped
+
     metrics = _pairs(args.metric, "--metric")
     out = import_table(args.file, arch_column=args.arch_column, metrics=metrics, dataset=args.dataset,
                        epochs=args.epochs, version=args.version, out=args.out, space=args.space,
                        arch_format=args.arch_format, order=args.order, where=_pairs(args.where, "--where"),
-                       json_key=args.json_key, aggregate=args.aggregate)
+                       json_key=args.json_key, aggregate=args.aggregate, overwrite=args.overwrite,
+                       drop_invalid=args.drop_invalid)
     b = _open(str(out))
     counts = {m: int((~np.isnan(b.query_many("all", args.dataset, m, args.epochs))).sum()) for m in metrics}
+    group = next(g for g in b.meta["groups"] if (g["dataset"], g["epochs"]) == (args.dataset, args.epochs))
+    dropped = group["config"]["imported"].get("dropped") or {}
     if args.json:
-        _print_json({"out": str(out), "dataset": args.dataset, "epochs": args.epochs, "archs_with_values": counts})
+        _print_json({"out": str(out), "dataset": args.dataset, "epochs": args.epochs, "archs_with_values": counts,
+                     "dropped": dropped})
     else:
         print(f"imported into {out} ({args.dataset}, epochs={args.epochs}, {args.version}): "
               + ", ".join(f"{m} for {n} archs" for m, n in counts.items()))
+        if dropped:
+            print(f"  left out: {describe_dropped(dropped)}")
     return 0
 
 
+_MOVABLE = ("data_dir", "protocol_dir", "bench", "threads")
+"""What --resume may change: paths that moved, and the thread count."""
+
+
+def _resume_only(args: argparse.Namespace, fixed: Sequence[str]) -> dict[str, Any]:
+    """The flags given with --resume; a flag that would change the run is refused (one line)."""
+    given = [k for k in fixed if getattr(args, k, None) not in (None, False, [])]
+    if given:
+        flag = "CONFIG" if given[0] == "config" else "--" + given[0].replace("_", "-")
+        raise DnasError(f"--resume continues {args.resume} as it was configured: {flag} cannot change it (with "
+                        f"--resume only --data-dir, --protocol-dir, --bench and --threads may be given)")
+    return {k: getattr(args, k) for k in _MOVABLE if getattr(args, k) is not None}
+
+
+def _report_run(args: argparse.Namespace, store: Any, lines: dict[str, Any]) -> None:
+    final = store.final or {}
+    if args.json:
+        _print_json({"run": str(store.path), "status": store.status.get("status"), **final})
+        return
+    print(f"run {store.path}: {store.status.get('status')}\n  arch {final.get('arch')}")
+    for k, v in lines.items():
+        print(f"  {k:<40} {_fmt(v)}")
+
+
 def cmd_search(args: argparse.Namespace) -> int:
-    from suite.runner import SearchConfig, resume_search, run_search
+    from suite.runner import SearchConfig, read_yaml_config, resume_search, run_search
 
     if args.resume:
-        store = resume_search(args.resume, progress=not args.json)
+        moved = _resume_only(args, ("config", "method", "space", "dataset", "seed", "device", "out", "name",
+                                    "epochs", "set"))
+        store = resume_search(args.resume, progress=not args.json, **moved)
     else:
         data: dict[str, Any] = {}
         if args.config:
-            data = {k: v for k, v in vars(SearchConfig.from_yaml(args.config)).items()}
-        for key in ("method", "space", "dataset", "data_dir", "protocol_dir", "bench", "seed", "device", "out", "name"):
+            data = read_yaml_config(args.config)
+        for key in ("method", "space", "dataset", "data_dir", "protocol_dir", "bench", "seed", "device", "out", "name",
+                    "threads"):
             value = getattr(args, key)
             if value is not None:
                 data[key] = value
-        hparams = dict(data.get("hparams") or {})
-        hparams.update(_pairs(args.set, "--set"))
+        hparams = data.get("hparams") or {}
+        if not isinstance(hparams, dict):
+            raise DnasError(f"hparams in {args.config} must be a mapping of method hyperparameters (e.g. hparams: "
+                            f"{{lr: 0.025}}), got {hparams!r}")
+        hparams = {**hparams, **_pairs(args.set, "--set")}
         if args.epochs is not None:
             hparams["epochs"] = args.epochs
         data["hparams"] = hparams
         if "method" not in data:
             raise DnasError("name a method with --method (see 'dnas list methods') or give a CONFIG.yaml")
         store = run_search(SearchConfig.from_dict(data), progress=not args.json)
-    final = store.final or {}
-    if args.json:
-        _print_json({"run": str(store.path), "status": store.status.get("status"), **final})
-    else:
-        print(f"run {store.path}: {store.status.get('status')}\n  arch {final.get('arch')}")
-        for k, v in (final.get("lookups") or {}).items():
-            print(f"  {k:<40} {_fmt(v)}")
+    _report_run(args, store, (store.final or {}).get("lookups") or {})
     return 0
 
 
@@ -187,7 +259,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from benchmarks.training import EvalConfig, resume_training, run_training
 
     if args.resume:
-        store = resume_training(args.resume, progress=not args.json)
+        moved = _resume_only(args, ("arch", "from_run", "protocol", "dataset", "seed", "device", "out", "name",
+                                    "epochs", "set", "amp", "channels_last", "compile"))
+        store = resume_training(args.resume, progress=not args.json, **moved)
     else:
         if not args.protocol or not args.dataset:
             raise DnasError("--protocol and --dataset are required (or --resume RUN_DIR)")
@@ -210,19 +284,39 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.epochs is not None:
             overrides["epochs"] = args.epochs
         cfg = EvalConfig(arch, args.protocol, args.dataset, args.data_dir, args.protocol_dir, args.bench,
-                         args.seed, args.device, args.out, args.name, overrides, from_run)
+                         0 if args.seed is None else args.seed, args.device or "auto", args.out or "runs",
+                         args.name, overrides, args.threads, from_run)
         store = run_training(cfg, progress=not args.json)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return 0
     final = store.final or {}
+    recorded = {f"recorded {k}": v for k, v in (final.get("benchmark") or {}).items()}
+    _report_run(args, store, {**final.get("metrics", {}), **final.get("cost", {}), **recorded})
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from suite.runstore import list_runs
+
+    runs = list_runs(args.dir)
     if args.json:
-        _print_json({"run": str(store.path), "status": store.status.get("status"), **final})
-    else:
-        print(f"run {store.path}: {store.status.get('status')}\n  arch {final.get('arch')}")
-        for k, v in {**final.get("metrics", {}), **final.get("cost", {})}.items():
-            print(f"  {k:<20} {_fmt(v)}")
-        for k, v in (final.get("benchmark") or {}).items():
-            print(f"  recorded {k:<11} {_fmt(v)}")
+        _print_json(runs)
+        return 0
+    if not runs:
+        print(f"no runs in {args.dir}")
+        return 0
+    bad = [r for r in runs if r["status"] in ("dead", "stale")]
+    print(f"{args.dir}: {len(runs)} run(s)" + (f", {len(bad)} dead (killed: resume them)" if bad else ""))
+    print(f"  {'STATUS':<11} {'EPOCHS':>9} {'WALL':>9}  NAME")
+    for r in runs:
+        done = f"{r['epochs_done']}/{r['epochs']}" if r["epochs"] is not None else "?"
+        wall = f"{r['wall_time_s']:.0f} s" if isinstance(r["wall_time_s"], (int, float)) else "?"
+        flag = r["status"].upper() if r["status"] in ("dead", "stale") else r["status"]
+        print(f"  {flag:<11} {done:>9} {wall:>9}  {r['name']}")
+        if r["status"] in ("dead", "stale", "failed") and r["note"]:
+            print(f"  {'':<31}{r['note']}")
+        if r["status"] in ("dead", "stale", "interrupted"):
+            print(f"  {'':<31}resume: dnas {'evaluate' if r['kind'] == 'evaluation' else 'search'} --resume {r['run']}")
     return 0
 
 
@@ -289,10 +383,13 @@ def cmd_list_methods(args: argparse.Namespace) -> int:
 
 # ---- parser -----------------------------------------------------------------------------------
 
+THREADS_HELP = ("intra-op CPU threads (default: OMP_NUM_THREADS, else the cores this process may use; recorded "
+                "in the run, and kept on --resume since CPU results depend on it). Runs sharing cores: 1")
+
 def build_parser() -> argparse.ArgumentParser:
     from benchmarks.importer import ARCH_FORMATS
 
-    p = argparse.ArgumentParser(prog="dnas", description="dnas-suite: differentiable NAS, evaluated on benchmarks")
+    p = _Parser(prog="dnas", description="dnas-suite: differentiable NAS, evaluated on benchmarks")
     sub = p.add_subparsers(dest="command", required=True)
 
     bench = sub.add_parser("bench", help="tabular benchmarks: find, convert, import, query")
@@ -334,8 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--nats", required=True, help="NATS-*-simple/ directory or NATS-*.pickle.pbz2 archive")
     sp.add_argument("--space", required=True, choices=["tss", "sss"])
     sp.add_argument("--out", required=True, help="store directory to create")
-    sp.add_argument("--workers", type=int, help="processes (default: all cores)")
-    sp.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
+    sp.add_argument("--workers", type=_count(1), help="processes (default: all cores)")
+    sp.add_argument("--overwrite", action="store_true",
+                    help="replace a store already at --out (never anything else)")
     common(sp)
     sp.set_defaults(func=cmd_bench_convert)
 
@@ -347,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--metric", action="append", required=True, metavar="NAME=COLUMN",
                     help="store COLUMN as metric NAME (repeatable), e.g. test-accuracy=CIFAR10TestAccuracy200Epochs")
     sp.add_argument("--dataset", required=True)
-    sp.add_argument("--epochs", required=True, type=int, help="training epochs the numbers come from")
+    sp.add_argument("--epochs", required=True, type=_count(1), help="training epochs the numbers come from")
     sp.add_argument("--version", required=True, help="benchmark version tag kept beside the numbers")
     sp.add_argument("--out", required=True, help="store directory (an existing import store gains a group)")
     sp.add_argument("--space", default="tss", choices=["tss", "sss"])
@@ -357,6 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json-key", help="dotted key of the records inside a JSON file, e.g. cifar10")
     sp.add_argument("--aggregate", default="error", choices=["error", "mean", "first"],
                     help="what to do with several rows per arch (default: error)")
+    sp.add_argument("--drop-invalid", dest="drop_invalid", action="store_true",
+                    help="leave out cells that are empty, NaN, not numbers or not finite (default: refuse them); "
+                         "what was left out is reported and kept in the store's metadata")
+    sp.add_argument("--overwrite", action="store_true",
+                    help="replace the same dataset/epochs group, or a store of ours that cannot take it")
     common(sp)
     sp.set_defaults(func=cmd_bench_import)
 
@@ -369,13 +472,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--protocol-dir", dest="protocol_dir",
                     help="NATS-Bench split files (cifar-split.txt, ...), from AutoDL-Projects configs/nas-benchmark")
     sp.add_argument("--bench", help="tabular store to look each epoch's architecture up in")
-    sp.add_argument("--seed", type=int)
+    sp.add_argument("--seed", type=_count(0), help="run seed (default 0)")
     sp.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
     sp.add_argument("--out", help="parent directory of run directories (default runs/)")
     sp.add_argument("--name", help="run directory name (default: method-space-dataset-seed-time)")
-    sp.add_argument("--epochs", type=int, help="search epochs (default: the method's published setting)")
+    sp.add_argument("--epochs", type=_count(1), help="search epochs (default: the method's published setting)")
     sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a method hyperparameter")
-    sp.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    sp.add_argument("--threads", type=_count(1), help=THREADS_HELP)
+    sp.add_argument("--resume", metavar="RUN_DIR",
+                    help="continue an interrupted or killed run (refused while it runs); may take new paths")
     common(sp)
     sp.set_defaults(func=cmd_search)
 
@@ -391,18 +496,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--data-dir", dest="data_dir")
     sp.add_argument("--protocol-dir", dest="protocol_dir", help="NATS-Bench split files (cifar-split.txt, ...)")
     sp.add_argument("--bench", help="tabular store: set its recorded numbers beside the trained ones")
-    sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--device", default="auto")
-    sp.add_argument("--out", default="runs")
-    sp.add_argument("--name")
-    sp.add_argument("--epochs", type=int, help="override the protocol's epochs (a short smoke run is one flag)")
+    sp.add_argument("--seed", type=_count(0), help="run seed (default 0)")
+    sp.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
+    sp.add_argument("--out", help="parent directory of run directories (default runs/)")
+    sp.add_argument("--name", help="run directory name (default: eval-protocol-dataset-seed-time)")
+    sp.add_argument("--epochs", type=_count(1), help="override the protocol's epochs (a short smoke run is one flag)")
+    sp.add_argument("--threads", type=_count(1), help=THREADS_HELP)
     sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a protocol setting")
     sp.add_argument("--amp", action="store_true", help="bf16 autocast")
     sp.add_argument("--channels-last", dest="channels_last", action="store_true")
     sp.add_argument("--compile", action="store_true", help="torch.compile the network")
-    sp.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted evaluation")
+    sp.add_argument("--resume", metavar="RUN_DIR",
+                    help="continue an interrupted or killed evaluation (refused while it runs); may take new paths")
     common(sp)
     sp.set_defaults(func=cmd_evaluate)
+
+    sp = sub.add_parser("runs", help="list runs with their status; killed runs show as dead")
+    sp.add_argument("dir", nargs="?", default="runs", help="a directory of runs (default runs/) or one run")
+    common(sp)
+    sp.set_defaults(func=cmd_runs)
 
     sp = sub.add_parser("report", help="comparison report of run directories: report.html, tables, figures")
     sp.add_argument("runs", nargs="+", metavar="RUNS", help="run directories, folders holding runs, or globs")
@@ -437,6 +549,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _os_error(exc: OSError) -> str:
+    where = f" {exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "") if exc.filename else ""
+    text = exc.strerror or str(exc).splitlines()[0]
+    return f"cannot use{where}: {text}; check the path or choose another place"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -445,14 +563,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NonFiniteLoss as exc:
         print(f"dnas: error: {exc}", file=sys.stderr)
         return 3
-    except (DnasError, ValueError, KeyError, FileNotFoundError, PermissionError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"dnas: error: {msg}", file=sys.stderr)
+    except (DnasError, ValueError, TypeError, KeyError, OSError) as exc:
+        if isinstance(exc, KeyError) and exc.args:
+            msg = str(exc.args[0])
+        elif isinstance(exc, OSError) and not isinstance(exc, DnasError):
+            msg = _os_error(exc)
+        else:
+            msg = str(exc)
+        print(f"dnas: error: {' '.join(msg.split()) if chr(10) in msg else msg}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("dnas: interrupted (a conversion resumes where it stopped when run again)", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"dnas: {exc or 'interrupted'}: run the same command again to resume a conversion, or --resume "
+              f"RUN_DIR for a search or evaluation", file=sys.stderr)
         return 130
-
 
 
 if __name__ == "__main__":  # pragma: no cover

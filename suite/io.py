@@ -1,10 +1,13 @@
-"""Atomic file and directory writes: readers never see half-written output."""
+"""Atomic file and directory writes, and the owner of each write: readers never see half-written
+output, and what a killed writer left behind is recognised and cleaned up by the next one."""
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -44,11 +47,104 @@ def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
             np.savez(fh, **arrays)
 
 
+def clean_temp_files(directory: str | os.PathLike) -> list[Path]:
+    """Delete ``atomic_path`` temp files (``.NAME.XXXX.tmp``) a killed writer left in ``directory``.
+
+    Only for a directory whose single writer is the caller (a run holding its lock)."""
+    directory = Path(directory)
+    found = sorted(p for p in directory.glob(".*.tmp") if p.is_file()) if directory.is_dir() else []
+    for p in found:
+        p.unlink(missing_ok=True)
+    return found
+
+
+# ---- who writes ------------------------------------------------------------------------------
+
+def this_host() -> str:
+    return socket.gethostname()
+
+
+def _host_tag() -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", this_host())
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields 3.. of ``/proc/PID/stat`` (state first), or None where there is no /proc."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, Linux), so that a reused PID is told apart."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields and len(fields) > 19 else None
+
+
+def pid_alive(pid: Any, start: str | None = None) -> bool:
+    """Whether process ``pid`` of this host still runs (and, given ``start``, is the same process)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        pass
+    except (OverflowError, OSError):
+        return False
+    fields = _proc_stat(pid)
+    if fields is not None:
+        if fields[0] in ("Z", "X"):  # killed, not yet reaped
+            return False
+        if start is not None and len(fields) > 19 and fields[19] != start:
+            return False
+    return True
+
+
+def owner() -> dict[str, Any]:
+    """This process as the owner of a write: pid, host and start time."""
+    return {"pid": os.getpid(), "host": this_host(), "proc_start": process_start(os.getpid())}
+
+
+def work_sibling(final: Path, kind: str) -> Path:
+    """A hidden working name beside ``final`` that names its owner: ``.NAME.KIND-PID@HOST``."""
+    return Path(final).with_name(f".{Path(final).name}.{kind}-{os.getpid()}@{_host_tag()}")
+
+
+def clean_siblings(final: str | os.PathLike) -> list[Path]:
+    """Clean up beside ``final`` after killed writers of this host: their ``.NAME.tmp-*`` work directories
+    go, and a ``.NAME.old-*`` copy goes too, or is put back at ``final`` when a replacement was cut short.
+
+    Work of live processes, and of other hosts (whose processes this host cannot see), is left alone."""
+    final = Path(final)
+    if not final.parent.is_dir():
+        return []
+    pattern = re.compile(rf"\.{re.escape(final.name)}\.(tmp|old)-(\d+)(?:@(.+))?")
+    cleaned = []
+    for p in sorted(final.parent.iterdir()):
+        m = pattern.fullmatch(p.name)
+        if not m or (m.group(3) is not None and m.group(3) != _host_tag()):
+            continue
+        pid = int(m.group(2))
+        if pid != os.getpid() and pid_alive(pid):
+            continue
+        if m.group(1) == "old" and not os.path.lexists(final):
+            os.replace(p, final)
+        elif p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        cleaned.append(p)
+    return cleaned
+
+
 def replace_dir(tmp_dir: Path, final_dir: Path) -> None:
     """Move a fully written directory onto ``final_dir``, replacing an old one last."""
     final_dir = Path(final_dir)
     if final_dir.exists():
-        trash = final_dir.with_name(f".{final_dir.name}.old-{os.getpid()}")
+        trash = work_sibling(final_dir, "old")
         os.replace(final_dir, trash)
         os.replace(tmp_dir, final_dir)
         shutil.rmtree(trash, ignore_errors=True)

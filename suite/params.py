@@ -5,6 +5,7 @@ unknown key is an error that lists the known ones.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -27,6 +28,16 @@ def positive(doc: str, default: Any, kind: type | tuple[type, ...] = (int, float
 
 def non_negative(doc: str, default: Any, kind: type | tuple[type, ...] = (int, float)) -> Param:
     return Param(default, doc, kind, lambda v: v >= 0, ">= 0")
+
+
+def probability(doc: str, default: float) -> Param:
+    """A probability that must leave something: in [0, 1) (drop-path, dropout)."""
+    return Param(default, doc, float, lambda v: 0 <= v < 1, "in [0, 1)")
+
+
+def fraction(doc: str, default: float) -> Param:
+    """A share of something, in [0, 1]."""
+    return Param(default, doc, float, lambda v: 0 <= v <= 1, "in [0, 1]")
 
 
 def choice(doc: str, default: Any, *choices: Any) -> Param:
@@ -72,6 +83,8 @@ def resolve(owner: str, spec: Mapping[str, Param], given: Mapping[str, Any]) -> 
             if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
                 names = " or ".join(k.__name__ for k in kinds)
                 raise ValueError(f"The {name!r} parameter of {owner} must be {names}. Got {value!r} instead.")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"The {name!r} parameter of {owner} must be a finite number. Got {value!r} instead.")
         if p.check is not None and value is not None and not p.check(value):
             raise ValueError(f"The {name!r} parameter of {owner} must be {p.rule}. Got {value!r} instead.")
         out[name] = value

@@ -14,13 +14,17 @@ from typing import Any
 
 import torch
 
-from suite.errors import DnasError, NonFiniteLoss
-from suite.runstore import RunStore, environment, open_run
+from suite.checks import check_run_config, choose_threads, resolve_device, using_threads, writable_dir
+from suite.errors import DnasError, FormatError, MissingFileError, NonFiniteLoss
+from suite.runstore import RunStore, environment, resumable
 
 
 @dataclass
 class SearchConfig:
-    """Everything that defines a search run; ``hparams`` go to the method (validated there)."""
+    """Everything that defines a search run; ``hparams`` go to the method (validated there).
+
+    Field types and ranges are checked on construction (``TypeError`` / ``ValueError`` naming the field).
+    ``threads`` is the number of intra-op CPU threads (default: see ``suite.checks.choose_threads``)."""
 
     method: str
     space: str = "nb201"
@@ -33,6 +37,10 @@ class SearchConfig:
     out: str = "runs"
     name: str | None = None
     hparams: dict[str, Any] = field(default_factory=dict)
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        check_run_config(self, ("method", "space", "dataset", "device"), "hparams", "hparams: {lr: 0.025}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SearchConfig":
@@ -47,23 +55,30 @@ class SearchConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "SearchConfig":
-        import yaml
-
-        file = Path(path)
-        if not file.is_file():
-            raise DnasError(f"config file {file} does not exist")
-        data = yaml.safe_load(file.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{file} must hold a mapping of config keys")
-        return cls.from_dict(data)
+        return cls.from_dict(read_yaml_config(path))
 
 
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise DnasError(f"device {device!r} requested but CUDA is not available here; use --device cpu")
-    return device
+def read_yaml_config(path: str | os.PathLike) -> dict[str, Any]:
+    """A YAML config file as a dict; a missing file or bad YAML is a one-line error with the line number."""
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise MissingFileError(f"config file {file} does not exist")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise FormatError(f"config {file} is not valid YAML: {problem}{where}") from None
+    except UnicodeDecodeError:
+        raise FormatError(f"config {file} is not a text file") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise FormatError(f"{file} must hold a mapping of config keys, not a {type(data).__name__}")
+    return data
 
 
 def _peak_memory_mb(device: str) -> float:
@@ -100,11 +115,16 @@ class Lookup:
                             for m in self.METRICS if m in self.bench.metric_names(d, e)]
 
     def __call__(self, arch: Any) -> dict[str, float]:
+        """Every column for one arch: exactly ``query(arch, ...)``, NaN where the benchmark has no value."""
         if self.bench is None:
             return {}
+        index = self.bench.index(arch)  # resolve the arch once, not once per column
         out = {}
         for d, e, m in self.columns:
-            out[f"{d}@{e}/{m}"] = float(self.bench.query_many([arch], d, m, e)[0])
+            try:
+                out[f"{d}@{e}/{m}"] = self.bench.query(index, d, m, e)
+            except KeyError:  # no record of this arch (or of this split) in the benchmark
+                out[f"{d}@{e}/{m}"] = math.nan
         return out
 
 
@@ -112,56 +132,75 @@ def _name_stamp() -> str:
     return _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def _name(cfg: SearchConfig) -> str:
-    return cfg.name or f"{cfg.method}-{cfg.space}-{cfg.dataset}-seed{cfg.seed}-{_name_stamp()}"
-
-
 def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | None = None) -> RunStore:
-    """Run a search from scratch; ``stop_after`` ends it after that many epochs (to test resuming)."""
+    """Run a search from scratch; ``stop_after`` ends it after that many epochs (to test resuming).
+
+    Every input (device, output place, data, split files, hyperparameters, benchmark) is checked
+    before the run directory exists; after that, any failure marks the run failed with the reason."""
     from methods import create_method
     from suite.data import search_split
 
+    if not isinstance(cfg, SearchConfig):
+        raise TypeError(f"run_search takes a SearchConfig, got {type(cfg).__name__}")
     device = resolve_device(cfg.device)
-    train, valid = search_split(cfg.dataset, cfg.data_dir, cfg.protocol_dir)
-    method = create_method(cfg.method, cfg.space, train.num_classes, train.images.shape[1], seed=cfg.seed,
-                           device=device, **cfg.hparams)
-    lookup = Lookup(cfg.bench, method.space)
-    config = {**dataclasses.asdict(cfg), "device": device, "hparams": method.hp}
-    env = environment(device)
-    if lookup.bench is not None:
-        env["benchmark"] = {"path": str(cfg.bench), "version": lookup.bench.version}
-    store = RunStore.create(cfg.out, _name(cfg), config, env)
-    return _loop(store, method, train, valid, lookup, device, start=0, rows=[], elapsed=0.0,
-                 progress=progress, stop_after=stop_after)
+    out = writable_dir(cfg.out)
+    threads = choose_threads(cfg.threads)
+    with using_threads(threads, note=progress):
+        train, valid = search_split(cfg.dataset, cfg.data_dir, cfg.protocol_dir)
+        method = create_method(cfg.method, cfg.space, train.num_classes, train.images.shape[1], seed=cfg.seed,
+                               device=device, **cfg.hparams)
+        lookup = Lookup(cfg.bench, method.space)
+        config = {**dataclasses.asdict(cfg), "device": device, "threads": threads, "hparams": method.hp}
+        name = cfg.name or f"{cfg.method}-{cfg.space}-{cfg.dataset}-seed{cfg.seed}-{_name_stamp()}"
+        env = environment(device)
+        if lookup.bench is not None:
+            env["benchmark"] = {"path": str(cfg.bench), "version": lookup.bench.version}
+        store = RunStore.create(out, name, config, env, unique=cfg.name is None)
+        with store.writing():
+            return _loop(store, method, train, valid, lookup, device, 0, [], progress, stop_after)
 
 
-def resume_search(run_dir: str | os.PathLike, *, progress: bool = True, stop_after: int | None = None) -> RunStore:
-    """Continue an interrupted run from its last finished epoch."""
+def resume_search(run_dir: str | os.PathLike, *, progress: bool = True, stop_after: int | None = None,
+                  data_dir: str | None = None, protocol_dir: str | None = None, bench: str | None = None,
+                  threads: int | None = None) -> RunStore:
+    """Continue a run from its last finished epoch; refused while another process writes it.
+
+    ``data_dir``, ``protocol_dir`` and ``bench`` replace paths that moved since the run started
+    (they are written to its config); ``threads`` replaces the recorded thread count, which CPU
+    results depend on. Inputs are checked before the run is touched."""
     from methods import create_method
     from suite.data import search_split
 
-    store = open_run(run_dir)
-    status = store.status.get("status")
-    if status == "completed":
-        raise DnasError(f"run {store.path} already completed; nothing to resume")
-    config = store.config
-    cfg = SearchConfig.from_dict({**config, "hparams": {}})
-    device = resolve_device(config["device"])
-    train, valid = search_split(cfg.dataset, cfg.data_dir, cfg.protocol_dir)
-    method = create_method(cfg.method, cfg.space, train.num_classes, train.images.shape[1], seed=cfg.seed,
-                           device=device, **{k: v for k, v in config["hparams"].items()
-                                             if k not in _fixed(cfg.method)})
-    ckpt = store.load_checkpoint()
-    rows = store.metrics.to_dict("records")
-    if ckpt is None:
-        start, rows, elapsed = 0, [], 0.0
-    else:
-        method.load_state_dict(ckpt["method"])
-        start, elapsed = ckpt["epoch"] + 1, ckpt["elapsed"]
-        rows = [r for r in rows if r["epoch"] < start]
-    store.set_status("running", resumed_from_epoch=start)
-    return _loop(store, method, train, valid, Lookup(cfg.bench, method.space), device, start, rows, elapsed,
-                 progress, stop_after)
+    store = resumable(run_dir)
+    try:
+        config = store.config
+        if config.get("kind") == "evaluation":
+            raise DnasError(f"{store.path} is an evaluation run: resume it with 'dnas evaluate --resume'")
+        changed = {k: v for k, v in (("data_dir", data_dir), ("protocol_dir", protocol_dir), ("bench", bench),
+                                     ("threads", threads)) if v is not None}
+        config = {**config, **changed}
+        cfg = SearchConfig.from_dict({**config, "hparams": {}})
+        device = resolve_device(config["device"])
+        n_threads = choose_threads(cfg.threads)
+        with using_threads(n_threads, note=progress):
+            train, valid = search_split(cfg.dataset, cfg.data_dir, cfg.protocol_dir)
+            method = create_method(cfg.method, cfg.space, train.num_classes, train.images.shape[1], seed=cfg.seed,
+                                   device=device, **{k: v for k, v in config["hparams"].items()
+                                                     if k not in _fixed(cfg.method)})
+            lookup = Lookup(cfg.bench, method.space)
+            ckpt = store.load_checkpoint()
+            start, elapsed, rows = 0, 0.0, []
+            if ckpt is not None:
+                method.load_state_dict(ckpt["method"])
+                start, elapsed = ckpt["epoch"] + 1, ckpt["elapsed"]
+                rows = [r for r in store.metrics.to_dict("records") if r["epoch"] < start]
+            if changed or config.get("threads") != n_threads:
+                store.write_config({**config, "threads": n_threads})
+            store.start(wall_time_s=elapsed, resumed_from_epoch=start)
+            with store.writing():
+                return _loop(store, method, train, valid, lookup, device, start, rows, progress, stop_after)
+    finally:
+        store.release()
 
 
 def _fixed(method: str) -> dict[str, Any]:
@@ -171,7 +210,7 @@ def _fixed(method: str) -> dict[str, Any]:
 
 
 def _loop(store: RunStore, method: Any, train: Any, valid: Any, lookup: Lookup, device: str, start: int,
-          rows: list[dict[str, Any]], elapsed: float, progress: bool, stop_after: int | None) -> RunStore:
+          rows: list[dict[str, Any]], progress: bool, stop_after: int | None) -> RunStore:
     from tqdm.auto import tqdm
 
     from suite.data import DeviceLoader
@@ -184,6 +223,7 @@ def _loop(store: RunStore, method: Any, train: Any, valid: Any, lookup: Lookup, 
     steps = min(len(tl), len(vl))
     epochs = hp["epochs"]
     check_every = 1 if device == "cpu" else 20
+    store.progress(start, epochs)
     bar = tqdm(total=epochs * steps, initial=start * steps, desc=f"{method.name} {method.space.name}",
                unit="step", disable=not progress or None, leave=False)
     try:
@@ -213,10 +253,10 @@ def _loop(store: RunStore, method: Any, train: Any, valid: Any, lookup: Lookup, 
                 bar.update(1)
             arch = method.derive()
             weights = method.arch_weights()
-            elapsed += time.time() - t0
             row: dict[str, Any] = {"epoch": epoch, "arch": str(arch)}
             row.update(lookup(arch) if method.space.benchmark_space else {})
             row.update({k: float(v) / steps for k, v in sums.items()})
+            elapsed = store.wall_time()  # every session's time, killed ones included
             row.update({"lr": method.lr, "arch_entropy": _entropy(weights),
                         "arch_weights": json.dumps({g: [[round(float(x), 6) for x in r] for r in w]
                                                     for g, w in weights.items()}),
@@ -226,16 +266,15 @@ def _loop(store: RunStore, method: Any, train: Any, valid: Any, lookup: Lookup, 
                 row["tau"] = method.tau
             rows.append(row)
             store.write_metrics(rows)
+            store.progress(epoch + 1, epochs)  # before the checkpoint: status.json never counts less time
             store.save_checkpoint({"method": method.state_dict(), "epoch": epoch, "elapsed": elapsed})
             bar.set_postfix_str(f"epoch {epoch} loss {row.get('train_loss', math.nan):.3f}")
-    except KeyboardInterrupt:
-        store.set_status("interrupted", after_epoch=len(rows) - 1)
-        raise
     finally:
         bar.close()
     from suite.runstore import cost_summary
     from suite.spaces.cost import count_params
 
+    elapsed = store.wall_time()
     final = {"arch": rows[-1]["arch"] if rows else None, "epochs": epochs, "wall_time_s": elapsed,
              "gpu_days": elapsed / 86400 if device.startswith("cuda") else None,
              "device": device, "lookups": {k: v for k, v in rows[-1].items() if "@" in k} if rows else {},

@@ -62,6 +62,54 @@ def tss(tss_store):
     return benchmarks.open(tss_store)
 
 
+TSS_VERSION = "NATS-tss-v1_0-3ffb9"
+TABLES = [  # (file, arch column, epochs, dataset, store metric, column) of the published NB201 tables
+    *[("nb201-200ep-test-accuracy.csv", "ArchitectureString", 200, ds, "test-accuracy", col)
+      for ds, col in [("cifar10", "CIFAR10TestAccuracy200Epochs"), ("cifar100", "CIFAR100TestAccuracy200Epochs"),
+                      ("ImageNet16-120", "ImageNetTestAccuracy200Epochs")]],
+    *[("nb201-12ep-accuracy.csv", "arch", 12, ds, metric, col)
+      for ds, metric, col in [("cifar10-valid", "valid-accuracy", "cifar10-val"),
+                              ("cifar10", "test-accuracy", "cifar10-test"),
+                              ("cifar100", "valid-accuracy", "cifar100-val"),
+                              ("cifar100", "test-accuracy", "cifar100-test"),
+                              ("ImageNet16-120", "valid-accuracy", "imagenet-val"),
+                              ("ImageNet16-120", "test-accuracy", "imagenet-test")]],
+]
+
+
+@pytest.fixture(scope="session")
+def nb201_tables(shared_data, tss_dir, tmp_path_factory) -> Path:
+    """A complete store (all 15,625 archs, identity slots) imported from the published tables:
+    200-epoch test accuracy of cifar10/cifar100/ImageNet16-120 and 12-epoch valid/test accuracy."""
+    from benchmarks.importer import import_table
+
+    out = tmp_path_factory.mktemp("tables") / "nb201"
+    metrics: dict[tuple[str, int, str, str], dict[str, str]] = {}
+    for file, arch_col, epochs, ds, metric, col in TABLES:
+        metrics.setdefault((file, epochs, ds, arch_col), {})[metric] = col
+    for (file, epochs, ds, arch_col), cols in metrics.items():
+        import_table(shared_data / file, arch_column=arch_col, metrics=cols, dataset=ds, epochs=epochs,
+                     version=TSS_VERSION, out=out, order=tss_dir / "meta.pickle.pbz2")
+    return out
+
+
+@pytest.fixture(scope="session")
+def full_tss_store(tss_dir, tmp_path_factory) -> Path:
+    """A complete converted TSS store in the official layout (seeds, per-epoch arrays, times) for the
+    12-epoch schedule, built from the real records (``benchmarks.synthetic.make_full_store``)."""
+    from benchmarks.synthetic import make_full_store
+
+    return make_full_store(tss_dir, tmp_path_factory.mktemp("full") / "tss-12", "tss", (12,))
+
+
+@pytest.fixture(scope="session")
+def full_sss_store(sss_dir, tmp_path_factory) -> Path:
+    """A complete converted SSS store (all 32,768 archs) for the 1-epoch schedule."""
+    from benchmarks.synthetic import make_full_store
+
+    return make_full_store(sss_dir, tmp_path_factory.mktemp("full") / "sss-1", "sss", (1,))
+
+
 @pytest.fixture(scope="session")
 def official_tss(tss_dir):
     import nats_bench

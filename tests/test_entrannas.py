@@ -109,28 +109,65 @@ def test_dst_nb201_derivation_largest_weight_per_edge_and_none_for_dropped_edges
     assert m.plans()["cell"][1].active[0] == [1, 2] and m.plans()["cell"][1].active[2] == []
 
 
+def _real_inputs(m, group: str, engine: EdgePlan) -> list[set[tuple[int, str]]]:
+    """Per node, the (input node, op) pairs the Engine-cell runs, `none` left out."""
+    return [{(m.space.edges[e][0], m.space.ops[k]) for e in edges for k in engine.active[e]
+             if m.space.ops[k] != "none"} for edges in m.space.in_edges()]
+
+
+def _check_every_node_keeps_a_real_input(m) -> None:
+    none = m.space.ops.index("none")
+    for g in m.alphas:
+        p = m.probs(g).detach()
+        q, q_hat = dst_weights(p, m.betas[g].detach(), m.space.in_edges(), none)
+        t = torch.sigmoid(m.betas[g].detach())
+        engine = m.plans()[g][0]
+        assert (q[:, none] == 0).all()  # `none` is never a surviving input
+        for j, edges in enumerate(m.space.in_edges()):
+            real = p[edges].clone()
+            real[:, none] = -1.0
+            e, k = divmod(int(real.argmax()), p.shape[1])
+            # the node's largest real op gets q = 1 - t_j > 0 (t_j kept below 1 in floating point)
+            assert float(q[edges[e], k]) == pytest.approx(max(float(1 - t[j]), torch.finfo(p.dtype).eps))
+            assert float(q[edges[e], k]) > 0
+        assert all(_real_inputs(m, g, engine)), _real_inputs(m, g, engine)
+        live = q.sum(-1) > 0
+        w = engine.weights.detach()  # the Engine-cell runs q̂: normalised per surviving edge, 0 elsewhere
+        assert torch.allclose(w, q_hat) and torch.allclose(w[live].sum(-1), torch.ones(int(live.sum())))
+        assert (w[~live] == 0).all()
+    derived = m.derive()
+    if m.space.name == "darts":  # every node of the genotype has an entry, none of them `none`
+        assert all(n > 0 for n in (*derived.normal_nodes, *derived.reduce_nodes)), derived
+        assert all(op != "none" for op, _ in (*derived.normal, *derived.reduce))
+    else:  # every node of the NB201 cell has an in-edge that is not `none`
+        for edges in m.space.in_edges():
+            assert any(derived.ops[e] != "none" for e in edges), str(derived)
+
+
 @pytest.mark.parametrize("space", ["nb201", "darts"])
 @pytest.mark.parametrize("seed", range(3))
-def test_every_node_keeps_an_input(space, seed):
+def test_every_node_keeps_a_real_input(space, seed):
     m = make("entrannas-dst", space)
     spread(m, scale=4.0, seed=seed)
     with torch.no_grad():
         for b in m.betas.values():
             b.fill_(4.0)  # t = 0.982: a harsh threshold
-    for g in m.alphas:
-        p = m.probs(g).detach()
-        q, q_hat = dst_weights(p, m.betas[g].detach(), m.space.in_edges())
-        t = torch.sigmoid(m.betas[g].detach())
-        engine = m.plans()[g][0]
-        for j, edges in enumerate(m.space.in_edges()):
-            e, k = divmod(int(p[edges].argmax()), p.shape[1])
-            assert float(q[edges[e], k]) == pytest.approx(float(1 - t[j]))  # the largest p gets 1 - t_j > 0
-            assert float(q[edges[e], k]) > 0
-            assert any(engine.active[x] for x in edges)
-        live = q.sum(-1) > 0
-        w = engine.weights.detach()  # the Engine-cell runs q̂: normalised per surviving edge, 0 elsewhere
-        assert torch.allclose(w, q_hat) and torch.allclose(w[live].sum(-1), torch.ones(int(live.sum())))
-        assert (w[~live] == 0).all() and (~live).any()
+    _check_every_node_keeps_a_real_input(m)
+    assert any((~(m.plans()[g][0].weights.detach().sum(-1) > 0)).any() for g in m.alphas)  # edges do drop
+
+
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+@pytest.mark.parametrize("beta", [0.0, 4.0, 40.0])
+def test_a_dominant_none_leaves_every_node_a_real_input(space, beta):
+    """`none` with the largest α on every edge (t from 0.5 to sigmoid(40) = 1.0 in float32)."""
+    m = make("entrannas-dst", space)
+    with torch.no_grad():
+        for g, a in m.alphas.items():
+            a.copy_(torch.randn(a.shape, generator=torch.Generator().manual_seed(1)) * 0.3)
+            a[:, m.space.ops.index("none")] = 2.0
+        for b in m.betas.values():
+            b.fill_(beta)
+    _check_every_node_keeps_a_real_input(m)
 
 
 def test_dst_gradient_is_finite_with_dropped_edges_and_reaches_the_thresholds():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
@@ -15,14 +16,9 @@ V = "NATS-tss-v1_0-3ffb9"
 
 
 @pytest.fixture(scope="module")
-def table200(shared_data, tss_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("imp") / "nb201-200"
-    for ds, col in [("cifar10", "CIFAR10TestAccuracy200Epochs"), ("cifar100", "CIFAR100TestAccuracy200Epochs"),
-                    ("ImageNet16-120", "ImageNetTestAccuracy200Epochs")]:
-        import_table(shared_data / "nb201-200ep-test-accuracy.csv", arch_column="ArchitectureString",
-                     metrics={"test-accuracy": col}, dataset=ds, epochs=200, version=V, out=out,
-                     order=tss_dir / "meta.pickle.pbz2")
-    return benchmarks.open(out)
+def table200(nb201_tables):
+    """The published 200-epoch (and 12-epoch) tables, imported once per session (conftest.py)."""
+    return benchmarks.open(nb201_tables)
 
 
 def test_200ep_table_best_and_all_skip(table200):
@@ -36,10 +32,16 @@ def test_200ep_table_best_and_all_skip(table200):
     assert np.isfinite(table200.query_many("all", "cifar10", "test-accuracy", 200)).all()
 
 
-def test_200ep_table_agrees_with_official_records(table200, tss):
-    for i in REAL_INDICES:
-        for ds in ("cifar10", "cifar100", "ImageNet16-120"):
-            assert table200.query(i, ds, "test-accuracy", 200) == tss.query(i, ds, "test-accuracy", 200)
+def test_tables_agree_with_official_records(table200, tss):
+    """Every imported value of the 200- and 12-epoch tables equals the official record's, where we have one."""
+    checked = 0
+    for ds in table200.datasets():
+        for epochs in table200.epochs_settings(ds):
+            for metric in table200.metric_names(ds, epochs):
+                for i in REAL_INDICES:
+                    assert table200.query(i, ds, metric, epochs) == tss.query(i, ds, metric, epochs), (ds, metric)
+                    checked += 1
+    assert checked == 3 * 9
 
 
 def test_index_keyed_12ep_table(shared_data, tss_store, tmp_path, tss):
@@ -53,11 +55,17 @@ def test_index_keyed_12ep_table(shared_data, tss_store, tmp_path, tss):
 
 
 def test_nb201_v10_table_differs_from_nats_where_published(shared_data, table200, tss_store, tmp_path):
-    out = import_table(shared_data / "nb201v10-naswot-score-accuracy.csv", arch_column="arch",
-                       metrics={"test-accuracy": "test_top1", "naswot": "score", "params": "params"},
-                       dataset="cifar10", epochs=200, version="NAS-Bench-201-v1_0", out=tmp_path / "v10",
-                       order=tss_store)
-    v10 = benchmarks.open(out)
+    kw = dict(arch_column="arch", metrics={"test-accuracy": "test_top1", "naswot": "score", "params": "params"},
+              dataset="cifar10", epochs=200, version="NAS-Bench-201-v1_0", out=tmp_path / "v10", order=tss_store)
+    csv = shared_data / "nb201v10-naswot-score-accuracy.csv"
+    with pytest.raises(DnasError, match=r"341 empty or NaN in 'score' \(naswot; e.g. row 10: 'nan'\).*--drop-invalid"):
+        import_table(csv, **kw)  # the published table lacks 341 NASWOT scores: never dropped silently
+    assert not (tmp_path / "v10").exists()
+    v10 = benchmarks.open(import_table(csv, drop_invalid=True, **kw))
+    imported = v10.meta["groups"][0]["config"]["imported"]
+    assert imported["dropped"] == {"naswot": {"column": "score", "empty or NaN": {"cells": 341, "row": 10,
+                                                                                  "value": "nan"}}}
+    assert int(np.isnan(v10.query_many("all", "cifar10", "naswot", 200)).sum()) == 341
     assert v10.version == "NAS-Bench-201-v1_0"
     diff = np.abs(v10.query_many("all", "cifar10", "test-accuracy", 200)
                   - table200.query_many("all", "cifar10", "test-accuracy", 200))
@@ -101,6 +109,21 @@ def test_parquet_with_row_filters(shared_data, tss_store, tmp_path):
     lat = b.query_many("all", "cifar100", "latency", 200)
     assert np.isfinite(lat).all() and (lat > 0).all()
     assert b.best("cifar100", "latency", 200).value == lat.min()
+
+
+@pytest.mark.parametrize("aggregate", ["first", "mean"])
+def test_rows_repeating_an_arch_are_aggregated(shared_data, tss_store, tmp_path, aggregate):
+    """12 rows per arch (every device and runtime): the first row with a value, or their mean."""
+    file = shared_data / "nb201-hw-latency-energy.parquet"
+    b = benchmarks.open(import_table(file, arch_column="arch_idx", metrics={"latency": "lat_ms_median"},
+                                     dataset="cifar100", epochs=200, version="HW-NAS-Bench-360", order=tss_store,
+                                     out=tmp_path / "hw", aggregate=aggregate))
+    rows = pd.read_parquet(file, columns=["arch_idx", "lat_ms_median"]).groupby("arch_idx", sort=True)["lat_ms_median"]
+    got = b.query_many("all", "cifar100", "latency", 200)
+    if aggregate == "first":
+        np.testing.assert_array_equal(got, rows.first().to_numpy())
+    else:
+        np.testing.assert_allclose(got, rows.mean().to_numpy(), rtol=1e-12)
 
 
 def test_import_errors(shared_data, tss_store, tmp_path):

@@ -7,7 +7,7 @@ from torch.func import functional_call
 
 import methods
 from methods import create_method
-from suite.testing import TINY, check_method_contract, tiny_batch
+from suite.testing import TINY, check_data_split, check_method_contract, one_step, same_gradients, tiny_batch
 
 ALL = methods.list_methods()
 
@@ -22,6 +22,96 @@ def test_registry():
 @pytest.mark.parametrize("space", ["nb201", "darts"])
 def test_every_method_meets_the_contract(name, space):
     check_method_contract(name, space)
+
+
+# What each parameter set learns from in one step (METHODS.md): for each batch, True = its update must
+# change when only that batch changes, False = it must not, None = either (it sees that batch only
+# through an update made earlier in the same step). "active": architecture updates on; "frozen":
+# before arch_start_epoch; "hp": hyperparameters of the probe.
+_W_TRAIN_ONLY = {"train": True, "valid": False}
+ALPHA_THEN_W = [{"active": {"arch": {"valid": True, "train": False}, "net": {"train": True, "valid": None}},
+                 "frozen": {"net": _W_TRAIN_ONLY}}]
+"""Bi-level, first order, α step on the valid batch then w step on the train batch."""
+SPLITS = {
+    "darts-v1": ALPHA_THEN_W, "pc-darts": ALPHA_THEN_W, "entrannas": ALPHA_THEN_W, "entrannas-dst": ALPHA_THEN_W,
+    "fp-darts": ALPHA_THEN_W, "ista-nas": ALPHA_THEN_W,
+    # second order: α's gradient also unrolls a w step on the train batch (roles: see the test below)
+    "darts-v2": [{"active": {"arch": {"valid": True, "train": True}, "net": {"train": True, "valid": None}},
+                  "frozen": {"net": _W_TRAIN_ONLY}}],
+    # w step on the train batch first, then the α step on the valid batch
+    "gdas": [{"active": {"net": _W_TRAIN_ONLY, "arch": {"valid": True, "train": None}},
+              "frozen": {"net": _W_TRAIN_ONLY}}],
+    # single level with data and network splitting: w on train, y on valid (coupled to the new w by β),
+    # α on L_val(y) + λ L_train(w); with λ = β = 0, α and y see the valid batch alone
+    "rarts": [{"active": {"net": _W_TRAIN_ONLY, "net_y": {"valid": True, "train": None},
+                          "arch": {"valid": True, "train": True}},
+               "frozen": {"net": _W_TRAIN_ONLY, "net_y": {"valid": True, "train": None}}},
+              {"hp": {"lam": 0.0, "coupling": 0.0},
+               "active": {"net_y": {"valid": True, "train": False}, "arch": {"valid": True, "train": False}},
+               "frozen": {"net_y": {"valid": True, "train": False}}}],
+    # single level on all the search data: one backward over both batches for b and w
+    "ista-nas-one-stage": [{"active": {"arch": {"train": True, "valid": True}, "net": {"train": True, "valid": True}},
+                            "frozen": {"net": {"train": True, "valid": True}}}],
+}
+
+
+def test_every_method_declares_its_data_split():
+    assert sorted(SPLITS) == ALL, "add the new method's data split to SPLITS"
+
+
+@pytest.mark.parametrize("name,space", [(n, "nb201") for n in ALL] + [("ista-nas-one-stage", "darts")])
+def test_each_parameter_set_learns_from_its_own_batch(name, space):
+    """A swapped split (α from the train batch, w from the valid batch) fails here. The steps are
+    the same code in both spaces, except one-stage ISTA-NAS's (auxiliary head in the darts space)."""
+    for probe in SPLITS[name]:
+        check_data_split(name, space, probe["active"], **probe.get("hp", {}))
+        check_data_split(name, space, probe["frozen"], arch_active=False, **probe.get("hp", {}))
+
+
+def test_darts_v2_steps_on_the_unrolled_gradient_of_its_own_batches():
+    """Both batches reach α in DARTS-V2, so dependence cannot tell their roles: the gradient α steps on
+    must be the unrolled one with w' from the train batch and L_val from the valid batch."""
+    train, valid = tiny_batch(11), tiny_batch(21)
+
+    def fresh():
+        m = create_method("darts-v2", "nb201", 10, 1, seed=3, **TINY["nb201"])
+        m.on_epoch_start(0)
+        return m
+
+    stepped = one_step("darts-v2", "nb201", train, valid, ["arch"])["arch"]
+    assert len(stepped) == 1
+    right, _, _ = fresh().unrolled_gradient(train, valid)
+    swapped, _, _ = fresh().unrolled_gradient(valid, train)
+    assert same_gradients(stepped, [right]) and not same_gradients(stepped, [swapped], close=True)
+
+
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+def test_one_stage_ista_nas_treats_both_batches_as_one_data_set(space):
+    """Single level: swapping the train and valid batches changes nothing but the summation order."""
+    def grads(train, valid):
+        return one_step("ista-nas-one-stage", space, tiny_batch(train), tiny_batch(valid), ["arch", "net"], cutout=0.0)
+
+    a, swapped, other = grads(11, 21), grads(21, 11), grads(11, 22)
+    for part in a:
+        assert same_gradients(a[part], swapped[part], close=True) and not same_gradients(a[part], other[part]), part
+
+
+@pytest.mark.parametrize("epoch", [0, 2])
+def test_gdas_samples_each_edge_from_softmax_alpha(epoch):
+    """The Gumbel-max draw picks op k with probability softmax(α)_k whatever τ; each edge its own α."""
+    m = create_method("gdas", "nb201", 10, 1, seed=0, **TINY["nb201"])
+    p = torch.tensor([0.04, 0.08, 0.16, 0.24, 0.48])
+    probs = torch.stack([p.roll(e) for e in range(6)])  # another distribution on every edge
+    with torch.no_grad():
+        m.alphas["cell"].copy_(probs.log() + torch.arange(6.0)[:, None])  # softmax ignores the per-edge shift
+    m.on_epoch_start(epoch)
+    n = 3000
+    counts = torch.zeros(6, 5)
+    for _ in range(n):
+        for e, (k,) in enumerate(m.plans()["cell"].active):
+            counts[e, k] += 1
+    sd = (probs * (1 - probs) / n).sqrt()
+    assert ((counts / n - probs).abs() < 5 * sd).all(), (counts / n, probs)
 
 
 def test_hyperparameters_are_declared_and_validated():

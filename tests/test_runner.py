@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pandas as pd
 import pytest
@@ -22,16 +21,14 @@ def _stable(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=VOLATILE)
 
 
-def test_digits_darts_v1_bar_and_determinism(tmp_path, tss_store):
-    """The issue's bar: 3 epochs on digits with the default NB201 supernet, twice, identical."""
+def test_digits_darts_v1_complete_and_deterministic(tmp_path, tss_store):
+    """3 epochs on digits with the default NB201 supernet, twice, identical (its speed bar is a perf
+    benchmark: tests/perf/test_search_perf.py)."""
     runs = []
     for name in ("a", "b"):
-        t0 = time.time()
         assert main(["search", "--method", "darts-v1", "--space", "nb201", "--dataset", "digits", "--epochs", "3",
                      "--seed", "0", "--out", str(tmp_path), "--name", name, "--bench", str(tss_store),
                      "--json"]) == 0
-        elapsed = time.time() - t0
-        assert elapsed < 120, f"3-epoch digits search took {elapsed:.0f} s"
         runs.append(open_run(tmp_path / name))
     a, b = runs
     for f in ("config.yaml", "environment.json", "metrics.parquet", "status.json", "final.json",

@@ -1,0 +1,199 @@
+"""Checks of input at the public boundary, each failing with one line that names the value and the fix.
+
+Wrong types raise ``TypeError``, values out of range ``ValueError``, unusable places on disk
+``DnasError``. Runs call these before their directory exists, so bad input leaves nothing behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from suite.errors import DnasError
+
+
+def _got(value: Any) -> str:
+    return f"got {value!r} ({type(value).__name__})"
+
+
+def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as an int in ``[low, high]``; bools and floats (even 12.0) are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, {_got(value)}")
+    v = int(value)
+    if (low is not None and v < low) or (high is not None and v > high):
+        bounds = f">= {low}" if high is None else f"<= {high}" if low is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {bounds}, got {v}")
+    return v
+
+
+def check_real(name: str, value: Any, *, low: float | None = None) -> float:
+    """``value`` as a finite float (ints accepted) that is at least ``low``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, {_got(value)}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {v}")
+    if low is not None and v < low:
+        raise ValueError(f"{name} must be >= {low}, got {v}")
+    return v
+
+
+def check_str(name: str, value: Any, choices: tuple[str, ...] | None = None) -> str:
+    """A non-empty string (one of ``choices`` when given)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, {_got(value)}")
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    if choices is not None and value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+def check_path(name: str, value: Any, *, optional: bool = True) -> str | None:
+    """A path given as str or ``os.PathLike``, returned as str (None allowed when optional)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise TypeError(f"{name} must be a path (str), {_got(value)}")
+    return os.fspath(value)
+
+
+def check_mapping(name: str, value: Any, example: str) -> dict[str, Any]:
+    """A mapping with string keys, e.g. ``hparams`` in a config."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping of names to values (e.g. {example}), {_got(value)}")
+    bad = [k for k in value if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"{name} keys must be strings, got {bad[0]!r}")
+    return dict(value)
+
+
+def check_name(name: Any) -> str | None:
+    """A run name: one path component (no separators, not '.' or '..')."""
+    if name is None:
+        return None
+    check_str("name", name)
+    if "/" in name or os.sep in name or name in (".", "..") or "\0" in name:
+        raise ValueError(f"run name {name!r} must be a single directory name; put the parent in --out")
+    return name
+
+
+def check_seed(seed: Any) -> int:
+    """A run seed: an int in [0, 2**31)."""
+    return check_int("seed", seed, low=0, high=2**31 - 1)
+
+
+def check_run_config(cfg: Any, strings: tuple[str, ...], mapping: str, example: str) -> None:
+    """Check (and normalise) the fields run configs share: ``strings``, the paths, ``out``, ``seed``,
+    ``name``, ``threads`` and the one mapping of settings (``hparams`` or ``overrides``)."""
+    for key in strings:
+        check_str(key, getattr(cfg, key))
+    for key in ("data_dir", "protocol_dir", "bench"):
+        setattr(cfg, key, check_path(key, getattr(cfg, key)))
+    cfg.out = check_path("out", cfg.out, optional=False)
+    cfg.seed = check_seed(cfg.seed)
+    check_name(cfg.name)
+    if cfg.threads is not None:
+        cfg.threads = check_int("threads", cfg.threads, low=1)
+    value = getattr(cfg, mapping)
+    setattr(cfg, mapping, check_mapping(mapping, {} if value is None else value, example))
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
+def writable_dir(path: Any, what: str = "--out") -> Path:
+    """``path`` as a directory that exists, or can be created, and can be written; one line if not."""
+    p = Path(check_path(what, path, optional=False)).expanduser()  # type: ignore[arg-type]
+    probe = p
+    while not probe.exists() and not probe.is_symlink() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        where = f"{p} is" if probe == p else f"{p}: {probe} is"
+        raise DnasError(f"{what} {where} a file, not a directory; choose another {what}")
+    if _read_only(probe):
+        raise DnasError(f"{what} {p}: {probe} is on a read-only file system; choose another {what}")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise DnasError(f"{what} {p}: {probe} is not writable by you; choose another {what}")
+    return p
+
+
+def resolve_device(device: Any) -> str:
+    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, checked here."""
+    import torch
+
+    check_str("device", device)
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    m = re.fullmatch(r"(cpu|cuda|mps)(?::(\d+))?", device)
+    if not m or (m.group(1) != "cuda" and m.group(2) is not None):
+        raise ValueError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
+    if m.group(1) == "cuda":
+        if not torch.cuda.is_available():
+            raise DnasError(f"device {device!r} requested but CUDA is not available here; use --device cpu")
+        if m.group(2) is not None and int(m.group(2)) >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                             f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    if m.group(1) == "mps" and not torch.backends.mps.is_available():
+        raise DnasError("device 'mps' requested but MPS is not available here; use --device cpu")
+    return device
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. a scheduler's allocation)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def choose_threads(threads: Any = None) -> int:
+    """Intra-op threads for a run: ``threads`` when given, else PyTorch's setting (``OMP_NUM_THREADS`` or
+    the physical cores) capped by the cores this process may use, shared among ``torchrun``'s local ranks.
+
+    Deterministic on purpose: CPU results depend on the thread count, so it never follows the load.
+    """
+    if threads is not None:
+        return check_int("threads", threads, low=1)
+    import torch
+
+    local = os.environ.get("LOCAL_WORLD_SIZE", "1")
+    share = usable_cores() // (int(local) if local.isdigit() and int(local) > 0 else 1)
+    return max(1, min(torch.get_num_threads(), share))
+
+
+def busy_note(threads: int) -> str | None:
+    """A one-line note when other processes already keep the cores busy and ``threads`` > 1."""
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
+    cores = usable_cores()
+    if threads > 1 and load >= cores:
+        return (f"this machine is busy (load {load:.1f} on {cores} cores): {threads} threads per run can be several "
+                f"times slower than --threads 1 when runs share the cores")
+    return None
+
+
+@contextlib.contextmanager
+def using_threads(threads: int, *, note: bool = False) -> Iterator[int]:
+    """Run the body with ``threads`` intra-op threads, restoring the previous setting afterwards."""
+    import torch
+
+    if note and (text := busy_note(threads)):
+        print(f"dnas: note: {text}", file=sys.stderr)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(before)
