@@ -165,8 +165,9 @@ def write_report(paths: Sequence[str | os.PathLike] | Results, out: str | os.Pat
     title = title or "dnas-suite comparison report"
     parts = [f"<h1>{_e(title)}</h1>",
              f'<p class="meta">Generated {_dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")} from '
-             f"{len(runs)} runs ({n_done} complete; " + ", ".join(f"{v} {k}" for k, v in sorted(states.items()))
-             + "). Statistics use complete runs only.</p>"]
+             f"{len(runs)} runs (" + ("all complete" if n_done == len(runs) else f"{n_done} complete; " + ", ".join(
+                 f"{v} {k}" for k, v in sorted(states.items()) if k != "completed")) + "). Statistics use complete runs "
+             "only.</p>"]
     if notes:
         parts.append('<div class="note"><ul>' + "".join(f"<li>{n}</li>" for n in notes) + "</ul></div>")
     versions = sorted(v for v in runs["bench_version"].dropna().unique())

@@ -296,8 +296,8 @@ def _num(x: Any, digits: int) -> str:
     if isinstance(x, (int, np.integer)):
         return str(x)
     x = float(x)
-    if x != 0 and abs(x) < 10 ** -digits:
-        return f"{x:.2e}"
+    if x != 0 and abs(x) < 0.5 * 10 ** -digits:  # would print as zero
+        return f"{x:.1e}"
     return f"{x:.{digits}f}"
 
 

@@ -331,8 +331,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"report": str(path), "runs": len(runs), "complete": int(runs["complete"].sum())})
     else:
-        print(f"report: {path}  ({len(runs)} runs, {int(runs['complete'].sum())} complete; tables and figures "
-              f"in {path.parent / 'tables'} and {path.parent / 'figures'})")
+        print(f"report: {path}  ({len(runs)} run{'s' * (len(runs) != 1)}, {int(runs['complete'].sum())} complete; "
+              f"tables and figures in {path.parent / 'tables'} and {path.parent / 'figures'})")
     return 0
 
 
@@ -340,7 +340,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     import resource
     import time
 
-    from suite.quickstart import METHODS, QuickstartConfig, notes, run_quickstart
+    from suite.quickstart import METHODS, QuickstartConfig, notes, record_time, run_quickstart
 
     cfg = QuickstartConfig(methods=tuple(args.methods.split(",")) if args.methods else METHODS,
                            seeds=tuple(range(args.seeds)), search_epochs=args.epochs, eval_epochs=args.eval_epochs,
@@ -350,14 +350,17 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     wall = time.time() - t0
     use = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     cpu = sum(u.ru_utime + u.ru_stime for u in use)
+    total_wall, total_cpu, invocations = record_time(args.out, wall, cpu)
     from reports.html import benchmark_rank_section, rank_section, write_report
     from reports.load import load
 
     loaded = load(os.path.join(args.out, "runs"))
     versions = sorted(loaded.runs["bench_version"].dropna().unique())
     extra = [s for s in (rank_section(loaded.runs), benchmark_rank_section(cfg.bench)) if s is not None]
-    path = write_report(loaded, args.out, title="dnas-suite quickstart: eight differentiable NAS methods on NB201",
-                        notes=notes(cfg, ", ".join(versions) or None, wall, cpu), sections=extra)
+    path = write_report(loaded, args.out, title=f"dnas-suite quickstart: {len(cfg.methods)} differentiable NAS "
+                                                  f"methods on NB201",
+                        notes=notes(cfg, ", ".join(versions) or None, total_wall, total_cpu, invocations),
+                        sections=extra)
     failed = [r for r in results if r.get("error")]
     if args.json:
         _print_json({"report": str(path), "runs": str(os.path.join(args.out, "runs")), "wall_time_s": wall,

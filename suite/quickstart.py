@@ -90,7 +90,7 @@ def _one(method: str, seed: int, out: str, cfg: dict[str, Any], threads: int) ->
     from benchmarks.training import EvalConfig, resume_training, run_training
     from suite.runner import SearchConfig, resume_search, run_search
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads)  # the runs below record and use this count
     root = Path(out)
     s_path, e_path = search_dir(root, method, seed), eval_dir(root, method, seed)
     result = {"method": method, "seed": seed, "search": str(s_path), "eval": str(e_path)}
@@ -101,10 +101,11 @@ def _one(method: str, seed: int, out: str, cfg: dict[str, Any], threads: int) ->
         elif _fresh(s_path):
             run_search(SearchConfig(method=method, space=cfg["space"], dataset=cfg["dataset"], bench=cfg["bench"],
                                     seed=seed, device="cpu", out=str(s_path.parent), name=s_path.name,
+                                    threads=threads,
                                     hparams={**dict(cfg["search_hparams"]), "epochs": cfg["search_epochs"]}),
                        progress=False)
         else:
-            resume_search(s_path, progress=False)
+            resume_search(s_path, progress=False, threads=threads)
     except NonFiniteLoss as exc:
         result["error"] = str(exc)
     if _status(s_path) != "completed" or cfg["eval_epochs"] == 0:
@@ -117,9 +118,9 @@ def _one(method: str, seed: int, out: str, cfg: dict[str, Any], threads: int) ->
             run_training(EvalConfig(arch, cfg["eval_protocol"], cfg["dataset"], seed=seed, device="cpu",
                                     out=str(e_path.parent), name=e_path.name,
                                     overrides={**dict(cfg["eval_overrides"]), "epochs": cfg["eval_epochs"]},
-                                    from_run=str(s_path.resolve())), progress=False)
+                                    threads=threads, from_run=str(s_path.resolve())), progress=False)
         else:
-            resume_training(e_path, progress=False)
+            resume_training(e_path, progress=False, threads=threads)
     except NonFiniteLoss as exc:
         result["error"] = str(exc)
     return result
@@ -188,7 +189,21 @@ def run_quickstart(out: str | os.PathLike, cfg: QuickstartConfig = QuickstartCon
     return sorted(results, key=lambda r: order[(r["method"], r["seed"])])
 
 
-def notes(cfg: QuickstartConfig, bench_version: str | None, wall_s: float, cpu_s: float) -> list[str]:
+def record_time(out: str | os.PathLike, wall_s: float, cpu_s: float) -> tuple[float, float, int]:
+    """Add this invocation's wall and CPU time to ``OUT/timing.json``; totals and invocation count."""
+    path = Path(out) / "timing.json"
+    try:
+        runs = json.loads(path.read_text())
+    except (OSError, ValueError):
+        runs = []
+    runs.append({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_s": wall_s, "cpu_s": cpu_s,
+                 "cores": os.cpu_count()})
+    write_json(path, runs)
+    return sum(r["wall_s"] for r in runs), sum(r["cpu_s"] for r in runs), len(runs)
+
+
+def notes(cfg: QuickstartConfig, bench_version: str | None, wall_s: float, cpu_s: float,
+          invocations: int = 1) -> list[str]:
     """What a reader of the quickstart report must know first, in plain words."""
     methods = ", ".join(cfg.methods)
     overrides = ", ".join(f"{k}={v}" for k, v in cfg.eval_overrides)
@@ -203,6 +218,7 @@ def notes(cfg: QuickstartConfig, bench_version: str | None, wall_s: float, cpu_s
         f"Trained accuracy: each found cell trained {cfg.eval_epochs} epochs on digits ({cfg.eval_protocol} "
         f"protocol shortened, {overrides}) as a stand-in for final validation; test accuracy on digits' held-out "
         "20 %.",
-        f"This job took {wall_s / 60:.1f} min wall time and {cpu_s / 60:.1f} min of CPU time (all processes) on "
-        f"{os.cpu_count()} cores.",
+        f"Searches and training took {wall_s / 60:.1f} min wall time and {cpu_s / 60:.1f} min of CPU time (all "
+        f"processes) on "
+        f"{os.cpu_count()} cores" + (f", over {invocations} invocations (resumed)." if invocations > 1 else "."),
     ]
