@@ -69,7 +69,7 @@ def _img(path: Path, alt: str, caption: str, svg: Path | None) -> str:
             f"<figcaption>{_e(caption)}{link}</figcaption></figure>")
 
 
-def _runs_table(runs: pd.DataFrame) -> tuple[str, list[str]]:
+def _runs_table(runs: pd.DataFrame) -> str:
     def short(a: Any) -> str:
         return a if not isinstance(a, str) or len(a) < 90 else a[:87] + "..."
 
@@ -88,7 +88,7 @@ def _runs_table(runs: pd.DataFrame) -> tuple[str, list[str]]:
     })
     classes = ["" if c else "bad" if s in ("failed", "unreadable") else "running"
                for c, s in zip(runs["complete"], runs["status"])]
-    return _table(shown, classes), classes
+    return _table(shown, classes)
 
 
 def rank_section(runs: pd.DataFrame) -> Section | None:
@@ -236,8 +236,7 @@ def write_report(paths: Sequence[str | os.PathLike] | Results, out: str | os.Pat
     for i, s in enumerate(sections):
         parts += [f'<h2 id="{_e(s.anchor or f"s{i}")}">{_e(s.title)}</h2>', s.html]
 
-    table_html, _ = _runs_table(runs)
-    parts += ['<h2 id="runs">Runs</h2>', table_html]
+    parts += ['<h2 id="runs">Runs</h2>', _runs_table(runs)]
 
     parts.append('<h2 id="references">Published references</h2>')
     parts.append("<p>Kept as reviewed data in <code>reports/references/*.csv</code>; <em>verified</em> says how "

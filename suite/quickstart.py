@@ -141,6 +141,10 @@ def run_quickstart(out: str | os.PathLike, cfg: QuickstartConfig = QuickstartCon
     from tqdm.auto import tqdm
 
     cfg.check()
+    if cfg.bench:
+        import benchmarks
+
+        benchmarks.open(cfg.bench)  # fail now, in one line and before writing anything, not in every worker
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     manifest = root / "quickstart.json"
@@ -153,10 +157,6 @@ def run_quickstart(out: str | os.PathLike, cfg: QuickstartConfig = QuickstartCon
                             f"or the same settings")
     else:
         write_json(manifest, settings)
-    if cfg.bench:
-        import benchmarks
-
-        benchmarks.open(cfg.bench)  # fail now, in one line, rather than in every worker
     jobs = sorted(((m, s) for m in cfg.methods for s in cfg.seeds),
                   key=lambda j: (COST_ORDER.index(j[0]) if j[0] in COST_ORDER else len(COST_ORDER), j[1]))
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))

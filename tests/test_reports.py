@@ -49,7 +49,8 @@ def nb201_table(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def run_root(tmp_path_factory, nb201_table) -> Path:
     """Tiny real runs: darts-v1 and gdas x 2 seeds, two evaluations from searches, one search that
-    failed (NaN at epoch 1) and one still running (1 of 2 epochs written, status running)."""
+    failed (NaN at epoch 1) and one still running (1 of 2 epochs written, status running).
+    One thread each: tiny networks gain nothing from more, and extra threads thrash on a busy machine."""
     from benchmarks.training import EvalConfig, run_training
     from methods.darts import DARTS
     from suite.runner import NonFiniteLoss, SearchConfig, run_search
@@ -57,19 +58,19 @@ def run_root(tmp_path_factory, nb201_table) -> Path:
     root = tmp_path_factory.mktemp("runs")
     for method, seed in itertools.product(("darts-v1", "gdas"), (0, 1)):
         run_search(SearchConfig(method=method, dataset="digits", seed=seed, bench=str(nb201_table), out=str(root),
-                                name=f"{method}-s{seed}", hparams=SMALL), progress=False)
+                                name=f"{method}-s{seed}", hparams=SMALL, threads=1), progress=False)
     for method in ("darts-v1", "gdas"):
         arch = json.loads((root / f"{method}-s0" / "final.json").read_text())["arch"]
         run_training(EvalConfig(arch, "nats-12", "digits", out=str(root), name=f"eval-{method}-s0",
-                                overrides={"epochs": 2, "channels": 8, "depth": 1, "batch_size": 64},
+                                overrides={"epochs": 2, "channels": 8, "depth": 1, "batch_size": 64}, threads=1,
                                 from_run=str(root / f"{method}-s0")), progress=False)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(DARTS, "step", nan_step(DARTS, 1))
         with pytest.raises(NonFiniteLoss):
             run_search(SearchConfig(method="darts-v1", dataset="digits", seed=2, bench=str(nb201_table),
-                                    out=str(root), name="darts-v1-failed", hparams=SMALL), progress=False)
+                                    out=str(root), name="darts-v1-failed", hparams=SMALL, threads=1), progress=False)
     running = run_search(SearchConfig(method="gdas", dataset="digits", seed=2, bench=str(nb201_table),
-                                      out=str(root), name="gdas-running", hparams=SMALL), progress=False,
+                                      out=str(root), name="gdas-running", hparams=SMALL, threads=1), progress=False,
                          stop_after=1)
     running.set_status("running")  # exactly what a search in progress leaves on disk after its first epoch
     (root / "being-created").mkdir()  # a run directory whose config.yaml is not written yet
