@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,7 +208,7 @@ def write_report(paths: Sequence[str | os.PathLike] | Results, out: str | os.Pat
                      "without ties), and the probability of improvement P(A beats B) = U / (n<sub>A</sub> "
                      "n<sub>B</sub>), ties counting half. " + (
                          f"With {n_min} seeds per method the smallest attainable p is "
-                         f"{1 / _comb(2 * n_min, n_min):.3f}: read P(A beats B) as a description of these seeds, "
+                         f"{1 / math.comb(2 * n_min, n_min):.3f}: read P(A beats B) as a description of these seeds, "
                          "not as evidence. " if n_min <= 3 else "")
                      + "Files: <code>tables/pairwise.*</code>.</p>")
         for metric, mg in pair.groupby("metric", sort=False):
@@ -256,12 +257,6 @@ def write_report(paths: Sequence[str | os.PathLike] | Results, out: str | os.Pat
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
-
-
-def _comb(n: int, k: int) -> int:
-    import math
-
-    return math.comb(n, k)
 
 
 def _pair_matrix(frame: pd.DataFrame) -> pd.DataFrame:

@@ -40,14 +40,6 @@ class Results:
         yield self.runs
         yield self.epochs
 
-    @property
-    def searches(self) -> pd.DataFrame:
-        return self.runs[self.runs["kind"] == "search"]
-
-    @property
-    def evaluations(self) -> pd.DataFrame:
-        return self.runs[self.runs["kind"] == "evaluation"]
-
 
 def is_lookup(column: str) -> bool:
     """True for a per-epoch benchmark lookup column such as ``cifar10@200/test-accuracy``."""
