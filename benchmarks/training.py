@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from suite.checks import check_run_config, choose_threads, resolve_device, using_threads, writable_dir
+from suite.checks import check_path, check_run_config, choose_threads, resolve_device, using_threads, writable_dir
 from suite.errors import DnasError, NonFiniteLoss
 from suite.runner import _name_stamp, _peak_memory_mb
 from suite.runstore import RunStore, cost_summary, environment, open_run, resumable
@@ -199,9 +199,12 @@ class EvalConfig:
     name: str | None = None
     overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
     threads: int | None = None
+    from_run: str | None = None
+    """The search run the architecture came from (``--from-run``), so reports can link the two."""
 
     def __post_init__(self) -> None:
         check_run_config(self, ("arch", "protocol", "dataset", "device"), "overrides", "{epochs: 1, lr: 0.05}")
+        self.from_run = check_path("from_run", self.from_run)
 
 
 def _parse_arch(protocol: Protocol, arch: str) -> Any:
@@ -263,7 +266,10 @@ def run_training(cfg: EvalConfig, *, progress: bool = True, stop_after: int | No
                   "overrides": protocol.hp, "kind": "evaluation", "space": protocol.space, "world_size": d.world}
         name = cfg.name or f"eval-{protocol.name}-{cfg.dataset}-seed{cfg.seed}-{_name_stamp()}"
         if d.main:
-            store = RunStore.create(out, name, config, environment(device), unique=cfg.name is None)
+            env = environment(device)
+            if bench is not None:
+                env["benchmark"] = {"path": str(cfg.bench), "version": bench.version}
+            store = RunStore.create(out, name, config, env, unique=cfg.name is None)
             name = store.path.name
         name = _broadcast(name, d)  # the name rank 0 got
         if not d.main:

@@ -272,11 +272,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise DnasError("--protocol and --dataset are required (or --resume RUN_DIR)")
         if bool(args.arch) == bool(args.from_run):
             raise DnasError("give the architecture with exactly one of --arch STR or --from-run RUN_DIR")
-        arch = args.arch
+        arch, from_run = args.arch, None
         if args.from_run:
             from suite.runstore import open_run
 
             run = open_run(args.from_run)
+            from_run = str(run.path.resolve())
             arch = (run.final or {}).get("arch")
             if not arch:
                 raise DnasError(f"run {run.path} has no final architecture yet (status "
@@ -289,7 +290,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             overrides["epochs"] = args.epochs
         cfg = EvalConfig(arch, args.protocol, args.dataset, args.data_dir, args.protocol_dir, args.bench,
                          0 if args.seed is None else args.seed, args.device or "auto", args.out or "runs",
-                         args.name, overrides, args.threads)
+                         args.name, overrides, args.threads, from_run)
         store = run_training(cfg, progress=not args.json)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return 0
@@ -321,6 +322,59 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"  {'':<31}{r['note']}")
         if r["status"] in ("dead", "stale", "interrupted"):
             print(f"  {'':<31}resume: dnas {'evaluate' if r['kind'] == 'evaluation' else 'search'} --resume {r['run']}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from reports.html import rank_section, write_report
+    from reports.load import load
+
+    results = load(*args.runs)
+    extra = [s for s in (rank_section(results.runs),) if s is not None]
+    path = write_report(results, args.out, title=args.title, sections=extra, metrics=args.metric or None)
+    runs = results.runs
+    if args.json:
+        _print_json({"report": str(path), "runs": len(runs), "complete": int(runs["complete"].sum())})
+    else:
+        print(f"report: {path}  ({len(runs)} run{'s' * (len(runs) != 1)}, {int(runs['complete'].sum())} complete; "
+              f"tables and figures in {path.parent / 'tables'} and {path.parent / 'figures'})")
+    return 0
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    import resource
+    import time
+
+    from suite.quickstart import METHODS, QuickstartConfig, notes, record_time, run_quickstart
+
+    cfg = QuickstartConfig(methods=tuple(args.methods.split(",")) if args.methods else METHODS,
+                           seeds=tuple(range(args.seeds)), search_epochs=args.epochs, eval_epochs=args.eval_epochs,
+                           bench=args.bench)
+    t0 = time.time()
+    results = run_quickstart(args.out, cfg, workers=args.workers, progress=not args.json)
+    wall = time.time() - t0
+    use = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    cpu = sum(u.ru_utime + u.ru_stime for u in use)
+    total_wall, total_cpu, invocations = record_time(args.out, wall, cpu)
+    from reports.html import benchmark_rank_section, rank_section, write_report
+    from reports.load import load
+
+    loaded = load(os.path.join(args.out, "runs"))
+    versions = sorted(loaded.runs["bench_version"].dropna().unique())
+    extra = [s for s in (rank_section(loaded.runs), benchmark_rank_section(cfg.bench)) if s is not None]
+    path = write_report(loaded, args.out, title=f"dnas-suite quickstart: {len(cfg.methods)} differentiable NAS "
+                                                  f"methods on NB201",
+                        notes=notes(cfg, ", ".join(versions) or None, total_wall, total_cpu, invocations),
+                        sections=extra)
+    failed = [r for r in results if r.get("error")]
+    if args.json:
+        _print_json({"report": str(path), "runs": str(os.path.join(args.out, "runs")), "wall_time_s": wall,
+                     "cpu_time_s": cpu, "failed": failed})
+    else:
+        for r in failed:
+            print(f"  {r['method']} seed {r['seed']}: {r['error']}")
+        print(f"quickstart done in {wall / 60:.1f} min ({cpu / 60:.1f} CPU-min); runs in "
+              f"{os.path.join(args.out, 'runs')}\nreport: {path}")
     return 0
 
 
@@ -746,6 +800,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     _sweep_parser(sub)
     add_rankcorr_parser(sub)
+    sp = sub.add_parser("report", help="comparison report of run directories: report.html, tables, figures")
+    sp.add_argument("runs", nargs="+", metavar="RUNS", help="run directories, folders holding runs, or globs")
+    sp.add_argument("--out", required=True, help="directory for report.html, tables/ and figures/")
+    sp.add_argument("--metric", action="append", help="compare only these columns (repeatable), e.g. "
+                                                      "cifar10@200/test-accuracy, trained_test_accuracy")
+    sp.add_argument("--title", help="report title")
+    common(sp)
+    sp.set_defaults(func=cmd_report)
+
+    from suite.quickstart import METHODS, QuickstartConfig
+
+    qs = QuickstartConfig()
+    sp = sub.add_parser("quickstart", help="the main job: 8 methods x 2 seeds on digits, looked up in NB201, "
+                                           "trained briefly, and a report (no download)")
+    sp.add_argument("--out", default="quickstart", help="output directory; run again to resume (default quickstart/)")
+    sp.add_argument("--methods", help=f"comma-separated (default: {','.join(METHODS)})")
+    sp.add_argument("--seeds", type=int, default=len(qs.seeds), help="seeds 0..N-1 per method (default 2)")
+    sp.add_argument("--epochs", type=int, default=qs.search_epochs, help="search epochs (default 5)")
+    sp.add_argument("--eval-epochs", dest="eval_epochs", type=int, default=qs.eval_epochs,
+                    help="epochs to train each found cell on digits (default 3; 0 skips training)")
+    sp.add_argument("--bench", default=qs.bench, help="tabular NB201 store to look up in (default: the built-in nb201)")
+    sp.add_argument("--workers", type=int, help="worker processes, one torch thread each (default: one per core)")
+    common(sp)
+    sp.set_defaults(func=cmd_quickstart)
 
     lst = sub.add_parser("list", help="list registered things")
     lsub = lst.add_subparsers(dest="list_command", required=True)

@@ -158,7 +158,10 @@ def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | No
         lookup = Lookup(cfg.bench, method.space)
         config = {**dataclasses.asdict(cfg), "device": device, "threads": threads, "hparams": method.hp}
         name = cfg.name or f"{cfg.method}-{cfg.space}-{cfg.dataset}-seed{cfg.seed}-{_name_stamp()}"
-        store = RunStore.create(out, name, config, environment(device), unique=cfg.name is None)
+        env = environment(device)
+        if lookup.bench is not None:
+            env["benchmark"] = {"path": str(cfg.bench), "version": lookup.bench.version}
+        store = RunStore.create(out, name, config, env, unique=cfg.name is None)
         with store.writing():
             return _loop(store, method, train, valid, lookup, device, 0, [], progress, stop_after)
 

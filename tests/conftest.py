@@ -225,3 +225,16 @@ def protocol(tmp_path_factory, root) -> Path:
     return p
 
 
+def nan_step(cls: type, epoch: int):
+    """A ``step`` for method class ``cls`` that reports a NaN train loss in ``epoch`` (to test failed runs)."""
+    import torch
+
+    real = cls.step
+
+    def poisoned(self, train, valid):
+        out = real(self, train, valid)
+        if self.epoch == epoch:
+            out["train_loss"] = torch.tensor(float("nan"))
+        return out
+
+    return poisoned

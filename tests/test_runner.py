@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import nan_step
 from suite.cli import main
 from suite.errors import DnasError
 from suite.runner import NonFiniteLoss, SearchConfig, resume_search, run_search
@@ -76,15 +77,7 @@ def test_resume_gdas_with_its_own_random_stream(tmp_path):
 def test_nan_loss_stops_the_run(tmp_path, monkeypatch):
     from methods.darts import DARTS
 
-    real = DARTS.step
-
-    def poisoned(self, train, valid):
-        out = real(self, train, valid)
-        if self.epoch == 1:
-            out["train_loss"] = torch.tensor(float("nan"))
-        return out
-
-    monkeypatch.setattr(DARTS, "step", poisoned)
+    monkeypatch.setattr(DARTS, "step", nan_step(DARTS, 1))
     with pytest.raises(NonFiniteLoss, match="non-finite train_loss at epoch 1, step 0"):
         run_search(SearchConfig(method="darts-v1", dataset="digits", out=str(tmp_path), name="nan",
                                 hparams={**SMALL, "epochs": 3}), progress=False)

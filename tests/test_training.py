@@ -12,6 +12,7 @@ from benchmarks.training import EvalConfig, TrainingBenchmark, build_network, le
 from conftest import REAL_INDICES
 from suite.cli import main
 from suite.errors import DnasError
+from suite.runstore import open_run
 from suite.spaces.cost import count_flops, count_params
 
 A11 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|none~0|nor_conv_3x3~1|avg_pool_3x3~2|"
@@ -160,6 +161,7 @@ def test_evaluate_from_a_search_run(tmp_path, capsys):
                  "--out", str(tmp_path), "--name", "e", "--json"]) == 0
     out = capsys.readouterr().out
     assert search.final["arch"] in out and '"status": "completed"' in out
+    assert open_run(tmp_path / "e").config["from_run"] == str(search.path.resolve())  # reports link the two
     assert main(["evaluate", "--from-run", str(tmp_path / "e"), "--arch", "x", "--protocol", "nats-12",
                  "--dataset", "digits"]) == 2
     assert "exactly one of --arch" in capsys.readouterr().err

@@ -1,0 +1,267 @@
+"""``write_report``: run directories in, one self-contained ``report.html`` out (plus the tables
+and figures as files beside it).
+
+The page carries its CSS, tables and figures (PNG data URIs) inline and makes no request, so
+it reads offline and survives being mailed. It works on runs still being written: whatever
+has finished so far is shown, and every unfinished run is listed with its state.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from . import plots, tables
+from .load import Results, is_lookup, load
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0 auto;max-width:1180px;
+padding:1.2em 2em 4em;color:#1d2127;line-height:1.45;background:#fff}
+h1{font-size:1.6em;margin:.2em 0 .1em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #dde;padding-bottom:.2em}
+h3{font-size:1.02em;margin:1.4em 0 .4em}.meta{color:#566;font-size:.9em}
+.note{background:#fff7e0;border-left:4px solid #e0a800;padding:.5em 1em;margin:1em 0}.note ul{margin:0;padding-left:1.1em}
+.note li{margin:.25em 0}
+.warn{background:#fdecec;border-left:4px solid #c62828;padding:.6em 1em;margin:1em 0}
+table.results{border-collapse:collapse;font-size:.82em;margin:.4em 0 1em;width:100%}
+table.results th{background:#f1f3f6;text-align:left;position:sticky;top:0}
+table.results td,table.results th{border-bottom:1px solid #e3e6ea;padding:.28em .55em;vertical-align:top}
+table.results tr.optimum td{background:#eef6ee;font-weight:600}table.results tr.reference td{color:#4a5560;font-style:italic}
+table.results tr.bad td{background:#fdecec}table.results tr.running td{background:#fff7e0}
+td code,p code,li code{font-size:.92em;background:#f4f5f7;padding:0 .2em;border-radius:3px;word-break:break-all}
+figure{margin:1em 0 2em}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.85em;color:#566}nav a{margin-right:1em}.scroll{overflow-x:auto}
+td{white-space:nowrap}td:last-child{white-space:normal;min-width:14em}
+"""
+
+
+@dataclass
+class Section:
+    """An extra section of the report: a title and ready HTML."""
+
+    title: str
+    html: str
+    anchor: str = field(default="")
+
+
+def _e(x: Any) -> str:
+    return html.escape("" if x is None else str(x))
+
+
+def _table(frame: pd.DataFrame, row_classes: Sequence[str] | None = None) -> str:
+    cells = frame.astype(object).where(frame.notna(), "").astype(str)
+    head = "".join(f"<th>{_e(c)}</th>" for c in cells.columns)
+    classes = row_classes or [""] * len(cells)
+    body = "".join(f'<tr class="{k}">' + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>"
+                   for k, row in zip(classes, cells.itertuples(index=False)))
+    return f'<div class="scroll"><table class="results"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _img(path: Path, alt: str, caption: str, svg: Path | None) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    link = f' (<a href="figures/{_e(svg.name)}">SVG</a>)' if svg else ""
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
+            f"<figcaption>{_e(caption)}{link}</figcaption></figure>")
+
+
+def _runs_table(runs: pd.DataFrame) -> str:
+    def short(a: Any) -> str:
+        return a if not isinstance(a, str) or len(a) < 90 else a[:87] + "..."
+
+    def wall(r: pd.Series) -> str:
+        w = r.get("search_wall_time_s") if r["kind"] == "search" else r.get("eval_wall_time_s")
+        return "" if w is None or pd.isna(w) else f"{float(w):.0f} s"
+
+    shown = pd.DataFrame({
+        "run": runs["run"], "kind": runs["kind"], "method": runs["method"].fillna(""),
+        "dataset": runs["dataset"], "seed": runs["seed"],
+        "state": [r["flag"] or r["status"] for _, r in runs.iterrows()],
+        "epochs": [f"{d}/{p}" if p else str(d) for d, p in zip(runs["epochs_done"], runs["epochs_planned"])],
+        "architecture (final, or latest while running)": runs["arch"].map(short),
+        "benchmark": runs["bench_version"].fillna(""), "device": runs["device"].fillna(""),
+        "wall time": [wall(r) for _, r in runs.iterrows()],
+    })
+    classes = ["" if c else "bad" if s in ("failed", "unreadable") else "running"
+               for c, s in zip(runs["complete"], runs["status"])]
+    return _table(shown, classes)
+
+
+def rank_section(runs: pd.DataFrame) -> Section | None:
+    """How well the short training's accuracy ranks the found cells like the benchmark does."""
+    searches = runs[(runs["kind"] == "search") & runs["complete"]]
+    if "trained_test_accuracy" not in searches or searches["trained_test_accuracy"].notna().sum() < 3:
+        return None
+    rows = []
+    for col in [c for c in tables.default_metrics(runs) if is_lookup(c)]:
+        r = tables.rank_agreement(searches["trained_test_accuracy"], searches[col])
+        rows.append({"x": "trained test accuracy (this report's protocol)", "y": tables.label(col), **r})
+    if not rows:
+        return None
+    frame = pd.DataFrame(rows)
+    body = ("<p>Across the final cells of all complete searches: does training each cell briefly rank them "
+            "the way the benchmark's full training does? Kendall's τ-b and Spearman's ρ (scipy), with their "
+            "two-sided p-values; n counts runs, so a cell found twice counts twice.</p>"
+            + _table(tables.format_rank(frame)))
+    return Section("Rank correlation: short training vs the benchmark", body, "rankcorr")
+
+
+def benchmark_rank_section(bench_path: str, pairs: Sequence[tuple[str, str]] | None = None) -> Section | None:
+    """Over every architecture of the table: how well a cheap column ranks archs like the final one."""
+    import benchmarks
+
+    bench = benchmarks.open(bench_path)
+    if pairs is None:
+        pairs = [(f"{d}@12/valid-accuracy", f"{t}@200/test-accuracy") for d, t in
+                 (("cifar10-valid", "cifar10"), ("cifar100", "cifar100"), ("ImageNet16-120", "ImageNet16-120"))]
+    rows = []
+    for x, y in pairs:
+        try:
+            vx, vy = (bench.query_many("all", c.partition("@")[0], c.partition("/")[2],
+                                       int(c.partition("@")[2].partition("/")[0])) for c in (x, y))
+        except (KeyError, ValueError):
+            continue
+        rows.append({"x": tables.label(x), "y": tables.label(y), **tables.rank_agreement(vx, vy)})
+    if not rows:
+        return None
+    body = (f"<p>The classic proxy question on the whole table ({_e(bench.version)}, every architecture): how well "
+            "does 12-epoch accuracy rank architectures the way 200-epoch test accuracy does? Kendall's τ-b and "
+            "Spearman's ρ (scipy); architectures without a value are dropped and counted.</p>"
+            + _table(tables.format_rank(pd.DataFrame(rows))))
+    return Section("Rank correlation on the benchmark: 12 vs 200 epochs", body, "rankcorr-table")
+
+
+def write_report(paths: Sequence[str | os.PathLike] | Results, out: str | os.PathLike, *, title: str | None = None,
+                 notes: Sequence[str] = (), sections: Sequence[Section] = (), metrics: Sequence[str] | None = None,
+                 n_resamples: int = 10_000) -> Path:
+    """Load ``paths`` (or take loaded ``Results``) and write ``out/report.html`` plus ``tables/`` and ``figures/``."""
+    from suite.io import atomic_path
+
+    results = paths if isinstance(paths, Results) else load(*paths)
+    runs, epochs = results
+    out = Path(out)
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    optimum = tables.benchmark_optimum(runs, metrics)
+    references = tables.load_references()
+    frame = tables.comparison(runs, metrics, optimum=optimum, references=references, n_resamples=n_resamples)
+    tables.write_tables(frame, out / "tables", "comparison")
+    primary = tables.primary_metric(runs)
+    tested = [m for m in (primary, "trained_test_accuracy") if m and m in runs and runs[m].notna().any()]
+    pair = pd.concat([tables.pairwise(runs, m) for m in tested], ignore_index=True) if tested else pd.DataFrame()
+    if len(pair):
+        tables.write_tables(pair, out / "tables", "pairwise")
+    with atomic_path(out / "tables" / "runs.csv") as tmp:
+        runs.to_csv(tmp, index=False)
+    figs = plots.figures(runs, epochs, optimum, [m for m in frame["metric"].unique() if is_lookup(m)])
+    saved = {name: plots.save(fig, out / "figures", name) for name, fig in figs.items()}
+
+    n_done = int(runs["complete"].sum())
+    states = runs["status"].value_counts().to_dict()
+    title = title or "dnas-suite comparison report"
+    parts = [f"<h1>{_e(title)}</h1>",
+             f'<p class="meta">Generated {_dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")} from '
+             f"{len(runs)} runs (" + ("all complete" if n_done == len(runs) else f"{n_done} complete; " + ", ".join(
+                 f"{v} {k}" for k, v in sorted(states.items()) if k != "completed")) + "). Statistics use complete runs "
+             "only.</p>"]
+    if notes:
+        parts.append('<div class="note"><ul>' + "".join(f"<li>{n}</li>" for n in notes) + "</ul></div>")
+    versions = sorted(v for v in runs["bench_version"].dropna().unique())
+    if len(versions) > 1:
+        parts.append(f'<div class="warn">These runs were looked up in {len(versions)} benchmark versions '
+                     f"({_e(', '.join(versions))}); each is compared only with runs of the same version.</div>")
+    unfinished = runs[~runs["complete"]]
+    if len(unfinished):
+        parts.append(f'<div class="warn">{len(unfinished)} run(s) are not complete and are left out of the '
+                     "statistics: " + "; ".join(f"<code>{_e(r)}</code> ({_e(f)})" for r, f in
+                                                zip(unfinished["run"], unfinished["flag"])) + ".</div>")
+    nav = [("comparison", "Comparison"), ("pairwise", "Is A better than B?"), ("figures", "Figures")] \
+        + [(s.anchor or f"s{i}", s.title) for i, s in enumerate(sections)] \
+        + [("runs", "Runs"), ("references", "Published references"), ("provenance", "Provenance")]
+    parts.append("<nav>" + "".join(f'<a href="#{a}">{_e(t)}</a>' for a, t in nav) + "</nav>")
+
+    parts.append('<h2 id="comparison">Comparison</h2>')
+    parts.append("<p>Per method: mean ± standard deviation over seeds (n), a 95 % percentile-bootstrap interval "
+                 "of the mean (10,000 resamples), and the best and worst seed. Green rows: the benchmark's best "
+                 "architecture; italic rows: published numbers (their source, table and benchmark version in the "
+                 "last column; never averaged with ours). Files: <code>tables/comparison.{md,tex,csv,html}</code>."
+                 "</p>")
+    for key, grp in frame.groupby(tables.GROUP, sort=True):
+        parts.append(f"<h3>search space {_e(key[0])}, search data {_e(key[1])}, benchmark {_e(key[2])}</h3>")
+        ov = tables.overview(grp)
+        parts.append("<p>Overview: mean ± std (n complete runs); details per metric below.</p>")
+        parts.append(_table(ov, ["optimum" if m == "benchmark optimum" else "" for m in ov["method"]]))
+        for metric, mg in grp.groupby("metric", sort=False):
+            parts.append(f"<h3>{_e(tables.label(metric))}</h3>")
+            shown = tables.display(mg).drop(columns=["metric"])
+            parts.append(_table(shown, list(mg["row"])))
+
+    parts.append('<h2 id="pairwise">Is A better than B?</h2>')
+    if len(pair):
+        n_min = int(min(pair["n_a"].min(), pair["n_b"].min()))
+        parts.append("<p>One-sided Mann-Whitney U test of “A is better than B” over seeds (exact for small samples "
+                     "without ties), and the probability of improvement P(A beats B) = U / (n<sub>A</sub> "
+                     "n<sub>B</sub>), ties counting half. " + (
+                         f"With {n_min} seeds per method the smallest attainable p is "
+                         f"{1 / math.comb(2 * n_min, n_min):.3f}: read P(A beats B) as a description of these seeds, "
+                         "not as evidence. " if n_min <= 3 else "")
+                     + "Files: <code>tables/pairwise.*</code>.</p>")
+        for metric, mg in pair.groupby("metric", sort=False):
+            parts.append(f"<h3>{_e(tables.label(metric))}</h3>")
+            parts.append(_table(_pair_matrix(mg)))
+    else:
+        parts.append("<p>Needs at least two methods with complete runs.</p>")
+
+    parts.append('<h2 id="figures">Figures</h2>')
+    captions = {"ops": "Share of each op among the edges of the derived cells, per epoch (mean over seeds).",
+                "entropy-losses": "Mean entropy of the architecture weights per edge, and the supernet's losses "
+                                  "(mean and min-max band over seeds).",
+                "training": "Evaluation runs: training loss and held-out accuracy per epoch."}
+    for name, files in saved.items():
+        if name.startswith("accuracy-"):
+            cap = "Looked-up accuracy of each epoch's derived architecture: mean over seeds, band min-max; " \
+                  "dashed: the benchmark's best architecture."
+        elif name.startswith("cost-"):
+            cap = ("Final looked-up accuracy against search cost, one point per run. Runs without a GPU have no "
+                   "GPU-days: they are placed by CPU-hours (wall time x processes) on their own axis; hollow "
+                   "points are runs not complete (cost so far).")
+        else:
+            cap = captions.get(name, name)
+        parts.append(_img(files["png"], name, cap, files.get("svg")))
+
+    for i, s in enumerate(sections):
+        parts += [f'<h2 id="{_e(s.anchor or f"s{i}")}">{_e(s.title)}</h2>', s.html]
+
+    parts += ['<h2 id="runs">Runs</h2>', _runs_table(runs)]
+
+    parts.append('<h2 id="references">Published references</h2>')
+    parts.append("<p>Kept as reviewed data in <code>reports/references/*.csv</code>; <em>verified</em> says how "
+                 "each number was checked, and numbers that could not be checked say so.</p>")
+    parts.append(_table(references))
+
+    parts.append('<h2 id="provenance">Provenance</h2>')
+    prov = runs[["run", "kind", "config_hash", "git_commit", "dnas_suite", "bench", "bench_version", "updated"]]
+    parts.append(_table(prov))
+
+    page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
+            "style-src 'unsafe-inline'\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{_e(title)}</title>"
+            f"<style>{CSS}</style></head><body>" + "\n".join(parts) + "</body></html>\n")
+    path = out / "report.html"
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return path
+
+
+def _pair_matrix(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows A, columns B: 'P(A beats B) (p)'."""
+    names = sorted(set(frame["a"]) | set(frame["b"]))
+    cell = {(r["a"], r["b"]): f"{r['prob_improvement']:.2f} (p={r['p_value']:.3f})" for _, r in frame.iterrows()}
+    return pd.DataFrame([{"A \\ B": a, **{b: ("—" if a == b else cell.get((a, b), "")) for b in names}}
+                         for a in names])

@@ -1,0 +1,419 @@
+"""Comparison tables: per method and dataset, mean ± std over seeds with n, a 95 % bootstrap
+interval and the best and worst seed; rows for the benchmark optimum and published references;
+pairwise one-sided Mann-Whitney U tests with the probability of improvement.
+
+``comparison(runs)`` returns one tidy numeric frame; ``render(frame, fmt)`` writes that same
+frame as Markdown, LaTeX (booktabs), CSV or HTML. Only complete runs enter a statistic; the
+rest are counted in ``n_incomplete``. Groups never mix search datasets, spaces, benchmark
+versions or settings (``config_hash``).
+"""
+from __future__ import annotations
+
+import html as _html
+import math
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .load import is_lookup
+
+GROUP = ["space", "dataset", "bench_version"]
+"""A comparison is only made inside one search space, search dataset and benchmark version."""
+
+COST_METRICS = ("params_m", "search_gpu_days", "search_cpu_hours", "eval_gpu_days", "eval_cpu_hours")
+LABELS = {
+    "trained_test_accuracy": "trained test accuracy (%)",
+    "trained_valid_accuracy": "trained valid accuracy (%)",
+    "params_m": "params of the trained network (M)",
+    "search_gpu_days": "search GPU-days",
+    "search_cpu_hours": "search CPU-hours (no GPU)",
+    "eval_gpu_days": "evaluation GPU-days",
+    "eval_cpu_hours": "evaluation CPU-hours (no GPU)",
+}
+HIGHER_IS_BETTER = {"params_m": False, "search_gpu_days": False, "search_cpu_hours": False,
+                    "eval_gpu_days": False, "eval_cpu_hours": False}
+REFERENCES = Path(__file__).with_name("references")
+
+
+def label(metric: str) -> str:
+    """A reader's name for a metric column (lookups read 'cifar10 test accuracy (%), 200 ep, looked up')."""
+    if metric in LABELS:
+        return LABELS[metric]
+    if is_lookup(metric):
+        head, _, m = metric.partition("/")
+        dataset, _, epochs = head.partition("@")
+        return f"{dataset} {m.replace('-', ' ')} (%), {epochs}-epoch, looked up"
+    return metric
+
+
+# ---- statistics -------------------------------------------------------------------------------
+
+def bootstrap_ci(values: Sequence[float], *, confidence: float = 0.95, n_resamples: int = 10_000,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean (draws exactly as ``scipy.stats.bootstrap`` with
+    ``method='percentile'`` and ``rng=np.random.default_rng(seed)``); NaNs for fewer than 2 values."""
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2:
+        return math.nan, math.nan
+    idx = np.random.default_rng(seed).integers(0, len(x), (n_resamples, len(x)))
+    means = x[idx].mean(axis=-1)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    return float(lo), float(hi)
+
+
+def prob_improvement(a: Sequence[float], b: Sequence[float], *, higher_is_better: bool = True) -> float:
+    """P(a draw from ``a`` beats one from ``b``), ties counting half: U / (n_a n_b)."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if not len(x) or not len(y):
+        return math.nan
+    diff = x[:, None] - y[None, :]
+    if not higher_is_better:
+        diff = -diff
+    return float(((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size)
+
+
+def mann_whitney(a: Sequence[float], b: Sequence[float], *, higher_is_better: bool = True) -> tuple[float, float]:
+    """One-sided Mann-Whitney U test that ``a`` is better than ``b``: (U of a, p-value).
+
+    Seed counts are small, so the p-value is exact, from every split of the pooled values (ties
+    included), up to 200,000 splits; the normal approximation beyond. With two seeds each the
+    smallest attainable p is 1/6: no difference can reach 0.05."""
+    from scipy.stats import PermutationMethod, mannwhitneyu
+
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if not len(x) or not len(y):
+        return math.nan, math.nan
+    if np.all(x == x[0]) and np.all(y == x[0]):  # all equal: no evidence either way
+        return len(x) * len(y) / 2, 1.0
+    if min(len(x), len(y)) < 2:  # scipy permutes only samples of two or more: its exact U distribution
+        method: Any = "exact"
+    elif math.comb(len(x) + len(y), len(x)) <= 200_000:
+        method = PermutationMethod(n_resamples=np.inf)
+    else:
+        method = "asymptotic"
+    res = mannwhitneyu(x, y, alternative="greater" if higher_is_better else "less", method=method)
+    u = float(res.statistic) if higher_is_better else len(x) * len(y) - float(res.statistic)
+    return u, float(res.pvalue)
+
+
+def summarize(values: Sequence[float], seeds: Sequence[Any], *, higher_is_better: bool = True,
+              n_resamples: int = 10_000, seed: int = 0) -> dict[str, Any]:
+    """n, mean, std (ddof 1), 95 % bootstrap interval, best and worst value with their seeds."""
+    x = np.asarray(values, dtype=float)
+    keep = np.isfinite(x)
+    x, s = x[keep], [sd for sd, k in zip(seeds, keep) if k]
+    if not len(x):
+        return {"n": 0}
+    lo, hi = bootstrap_ci(x, n_resamples=n_resamples, seed=seed)
+    order = np.argsort(x, kind="stable")
+    best, worst = (order[-1], order[0]) if higher_is_better else (order[0], order[-1])
+    return {"n": len(x), "mean": float(x.mean()), "std": float(x.std(ddof=1)) if len(x) > 1 else math.nan,
+            "ci_low": lo, "ci_high": hi, "best": float(x[best]), "best_seed": s[best],
+            "worst": float(x[worst]), "worst_seed": s[worst]}
+
+
+def rank_agreement(x: Sequence[float], y: Sequence[float]) -> dict[str, Any]:
+    """Kendall's tau-b and Spearman's rho of two aligned score vectors (pairs with a NaN dropped)."""
+    from scipy.stats import kendalltau, spearmanr
+
+    a = pd.to_numeric(pd.Series(list(x)), errors="coerce").to_numpy(dtype=float)
+    b = pd.to_numeric(pd.Series(list(y)), errors="coerce").to_numpy(dtype=float)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    if len(a) < 3 or np.all(a == a[0]) or np.all(b == b[0]):
+        return {"n": int(len(a)), "n_dropped": int((~keep).sum()), "kendall_tau": math.nan, "kendall_p": math.nan,
+                "spearman_rho": math.nan, "spearman_p": math.nan}
+    kt, sp = kendalltau(a, b), spearmanr(a, b)
+    return {"n": int(len(a)), "n_dropped": int((~keep).sum()), "kendall_tau": float(kt.statistic),
+            "kendall_p": float(kt.pvalue), "spearman_rho": float(sp.statistic), "spearman_p": float(sp.pvalue)}
+
+
+def format_rank(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rank-agreement rows for reading."""
+    out = frame.copy()
+    for c in ("kendall_tau", "spearman_rho"):
+        out[c] = out[c].map(lambda v: _num(v, 3))
+    for c in ("kendall_p", "spearman_p"):
+        out[c] = out[c].map(lambda v: _num(v, 3) if v >= 1e-3 else "< 0.001" if v == v else "")
+    return out.rename(columns={"kendall_tau": "Kendall τ-b", "kendall_p": "p (τ)", "spearman_rho": "Spearman ρ",
+                               "spearman_p": "p (ρ)", "n_dropped": "dropped (NaN)"})
+
+
+# ---- the comparison frame ---------------------------------------------------------------------
+
+def default_metrics(runs: pd.DataFrame) -> list[str]:
+    """Lookups (per dataset and metric at its longest schedule), trained accuracy, params and cost."""
+    lookups = [c for c in runs.columns if is_lookup(c) and runs[c].notna().any()]
+    longest: dict[tuple[str, str], tuple[int, str]] = {}
+    for c in lookups:
+        head, _, metric = c.partition("/")
+        dataset, _, epochs = head.partition("@")
+        key = (dataset, metric)
+        if key not in longest or int(epochs) > longest[key][0]:
+            longest[key] = (int(epochs), c)
+    chosen = [c for c in lookups if c in {v[1] for v in longest.values()}]
+    chosen.sort(key=_lookup_order)
+    extra = ["trained_test_accuracy", "trained_valid_accuracy", *COST_METRICS]
+    return chosen + [c for c in extra if c in runs and pd.to_numeric(runs[c], errors="coerce").notna().any()]
+
+
+def _lookup_order(col: str) -> tuple[int, str]:
+    order = ["cifar10-valid", "cifar10", "cifar100", "ImageNet16-120"]
+    dataset = col.partition("@")[0]
+    return (order.index(dataset) if dataset in order else len(order), col)
+
+
+def primary_metric(runs: pd.DataFrame) -> str | None:
+    """The metric a one-line verdict is about: cifar10 test accuracy if looked up, else the first lookup."""
+    metrics = default_metrics(runs)
+    for m in metrics:
+        if m.startswith("cifar10@") and m.endswith("/test-accuracy"):
+            return m
+    lookups = [m for m in metrics if is_lookup(m)]
+    return lookups[0] if lookups else (metrics[0] if metrics else None)
+
+
+def _groups(runs: pd.DataFrame):
+    searches = runs[runs["kind"] == "search"].copy()
+    searches[GROUP] = searches[GROUP].fillna("none")
+    for key, grp in searches.groupby(GROUP, sort=True, dropna=False):
+        yield dict(zip(GROUP, key)), grp
+
+
+def _method_labels(grp: pd.DataFrame) -> pd.Series:
+    """The method name, with the settings hash when one method ran under several settings."""
+    many = grp.groupby("method")["config_hash"].transform("nunique") > 1
+    return grp["method"].where(~many, grp["method"] + " [" + grp["config_hash"].str[:6] + "]")
+
+
+def comparison(runs: pd.DataFrame, metrics: Sequence[str] | None = None, *, optimum: pd.DataFrame | None = None,
+               references: pd.DataFrame | None = None, n_resamples: int = 10_000, seed: int = 0) -> pd.DataFrame:
+    """The long comparison frame: one row per (group, metric, method), plus optimum and reference rows."""
+    metrics = list(metrics) if metrics is not None else default_metrics(runs)
+    rows: list[dict[str, Any]] = []
+    for key, grp in _groups(runs):
+        grp = grp.assign(method_label=_method_labels(grp))
+        for metric in metrics:
+            if metric not in grp:
+                continue
+            hib = HIGHER_IS_BETTER.get(metric, True)
+            for method, mg in grp.groupby("method_label", sort=True):
+                done = mg[mg["complete"]]
+                stats = summarize(pd.to_numeric(done[metric], errors="coerce"), list(done["seed"]),
+                                  higher_is_better=hib, n_resamples=n_resamples, seed=seed)
+                rows.append({**key, "metric": metric, "row": "runs", "method": method,
+                             "n_incomplete": int((~mg["complete"]).sum()), **stats})
+            if optimum is not None and len(optimum):
+                for _, o in optimum[(optimum["metric"] == metric)
+                                    & (optimum["bench_version"] == key["bench_version"])].iterrows():
+                    rows.append({**key, "metric": metric, "row": "optimum", "method": "benchmark optimum",
+                                 "n": None, "mean": o["value"], "source": f"{o['bench_version']}, arch [{o['index']}]",
+                                 "note": o["arch"]})
+            if references is not None and len(references):
+                refs = references[(references["metric"] == metric) & (references["space"] == key["space"])]
+                for _, r in refs.iterrows():
+                    rows.append({**key, "metric": metric, "row": "reference", "method": f"{r['method']} (published)",
+                                 "n": r.get("n"), "mean": r["value"], "std": r.get("std"),
+                                 "source": f"{r['source']}, {r['paper_table']}; {r['benchmark_version']}",
+                                 "note": f"search on {r['search_dataset']}; {r['verified']}"})
+    cols = [*GROUP, "metric", "row", "method", "n", "n_incomplete", "mean", "std", "ci_low", "ci_high", "best",
+            "best_seed", "worst", "worst_seed", "source", "note"]
+    frame = pd.DataFrame(rows)
+    for c in cols:
+        if c not in frame:
+            frame[c] = None
+    return frame[cols]
+
+
+def pairwise(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Every ordered pair of methods in a group: is A better than B on ``metric``? U, p, P(A beats B)."""
+    hib = HIGHER_IS_BETTER.get(metric, True)
+    rows = []
+    for key, grp in _groups(runs):
+        if metric not in grp:
+            continue
+        grp = grp[grp["complete"]].assign(method_label=_method_labels(grp[grp["complete"]]))
+        values = {m: pd.to_numeric(g[metric], errors="coerce").dropna().to_numpy()
+                  for m, g in grp.groupby("method_label", sort=True)}
+        for a, xa in values.items():
+            for b, xb in values.items():
+                if a == b or not len(xa) or not len(xb):
+                    continue
+                u, p = mann_whitney(xa, xb, higher_is_better=hib)
+                rows.append({**key, "metric": metric, "a": a, "b": b, "n_a": len(xa), "n_b": len(xb), "u": u,
+                             "p_value": p, "prob_improvement": prob_improvement(xa, xb, higher_is_better=hib)})
+    return pd.DataFrame(rows, columns=[*GROUP, "metric", "a", "b", "n_a", "n_b", "u", "p_value",
+                                       "prob_improvement"])
+
+
+# ---- optimum and references -------------------------------------------------------------------
+
+def benchmark_optimum(runs: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """The benchmark's best value for every lookup column, from each benchmark the runs used."""
+    import benchmarks
+
+    metrics = [m for m in (metrics if metrics is not None else default_metrics(runs)) if is_lookup(m)]
+    rows = []
+    searches = runs[(runs["kind"] == "search") & runs["bench"].notna()]
+    for version, grp in searches.groupby("bench_version"):
+        bench = None
+        for path in grp["bench"].unique():
+            try:
+                bench = benchmarks.open(path)
+                break
+            except Exception:  # moved or deleted: try the next path that named this version
+                continue
+        if bench is None:
+            continue
+        for m in metrics:
+            head, _, metric = m.partition("/")
+            dataset, _, epochs = head.partition("@")
+            try:
+                best = bench.best(dataset, metric, int(epochs))
+            except (KeyError, ValueError):
+                continue
+            rows.append({"bench_version": version, "metric": m, "value": best.value, "index": best.index,
+                         "arch": best.arch})
+    return pd.DataFrame(rows, columns=["bench_version", "metric", "value", "index", "arch"])
+
+
+def load_references(path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Published numbers kept as reviewed data (``reports/references/*.csv``), one row per number."""
+    files = [Path(path)] if path else sorted(REFERENCES.glob("*.csv"))
+    frames = [pd.read_csv(f, comment="#") for f in files]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+# ---- rendering --------------------------------------------------------------------------------
+
+def _num(x: Any, digits: int) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return ""
+    if isinstance(x, (int, np.integer)):
+        return str(x)
+    x = float(x)
+    if x != 0 and abs(x) < 0.5 * 10 ** -digits:  # would print as zero
+        return f"{x:.1e}"
+    return f"{x:.{digits}f}"
+
+
+def _digits(metric: str) -> int:
+    return 4 if ("gpu_days" in metric or "cpu_hours" in metric) else 2 if "accuracy" in metric else 3
+
+
+def _seed(s: Any) -> str:
+    if s is None or (isinstance(s, float) and math.isnan(s)):
+        return ""
+    return str(int(s)) if isinstance(s, (int, float, np.integer, np.floating)) else str(s)
+
+
+def display(frame: pd.DataFrame) -> pd.DataFrame:
+    """The comparison frame formatted for reading: one text column per statistic."""
+    rows = []
+    for _, r in frame.iterrows():
+        d = _digits(str(r["metric"]))
+        n = r["n"]
+        has_n = n is not None and not (isinstance(n, float) and math.isnan(n))
+        mean = _num(r["mean"], d)
+        std = _num(r["std"], d)
+        ci = f"[{_num(r['ci_low'], d)}, {_num(r['ci_high'], d)}]" if _num(r["ci_low"], d) else ""
+        inc = r["n_incomplete"]
+        rows.append({
+            "metric": label(str(r["metric"])), "method": r["method"],
+            "n": (str(int(n)) if has_n else "") + (f" (+{int(inc)} not complete)" if inc and inc == inc and inc > 0
+                                                   else ""),
+            "mean ± std": f"{mean} ± {std}" if mean and std else mean,
+            "95 % CI": ci,
+            "best (seed)": f"{_num(r['best'], d)} ({_seed(r['best_seed'])})" if _num(r["best"], d) else "",
+            "worst (seed)": f"{_num(r['worst'], d)} ({_seed(r['worst_seed'])})" if _num(r["worst"], d) else "",
+            "source": " ".join(str(x) for x in (r["source"], r["note"]) if isinstance(x, str) and x),
+        })
+    return pd.DataFrame(rows, columns=["metric", "method", "n", "mean ± std", "95 % CI", "best (seed)",
+                                       "worst (seed)", "source"])
+
+
+def overview(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """One line per method (and the benchmark optimum), one column per metric: 'mean ± std (n)'."""
+    rows = frame[frame["row"].isin(["runs", "optimum"])]
+    if metrics is not None:
+        rows = rows[rows["metric"].isin(metrics)]
+    cells: dict[str, dict[str, str]] = {}
+    for _, r in rows.iterrows():
+        d = _digits(str(r["metric"]))
+        mean, std = _num(r["mean"], d), _num(r["std"], d)
+        n = r["n"]
+        text = (f"{mean} ± {std}" if mean and std else mean) + (
+            f" ({int(n)})" if n is not None and n == n and r["row"] == "runs" else "")
+        cells.setdefault(r["method"], {})[label(str(r["metric"]))] = text or "—"
+    order = list(dict.fromkeys(label(str(m)) for m in rows["metric"]))
+    names = sorted(k for k in cells if k != "benchmark optimum") + (["benchmark optimum"] if "benchmark optimum"
+                                                                     in cells else [])
+    return pd.DataFrame([{"method": k, **{c: cells[k].get(c, "") for c in order}} for k in names],
+                        columns=["method", *order])
+
+
+def display_pairwise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Pairwise tests for reading: 'A better than B' with P(A beats B), U and the one-sided p."""
+    return pd.DataFrame({"metric": frame["metric"].map(label), "A": frame["a"], "B": frame["b"],
+                         "n (A, B)": [f"{a}, {b}" for a, b in zip(frame["n_a"], frame["n_b"])],
+                         "P(A beats B)": frame["prob_improvement"].map(lambda x: _num(x, 2)),
+                         "U": frame["u"].map(lambda x: _num(x, 1)),
+                         "one-sided p": frame["p_value"].map(lambda x: _num(x, 3))})
+
+
+def _latex_escape(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
+                 ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")):
+        text = text.replace(a, b) if a != "\\" else text.replace(a, "\x00")
+    return text.replace("\x00", r"\textbackslash{}").replace("±", r"$\pm$")
+
+
+def render(frame: pd.DataFrame, fmt: str) -> str:
+    """The same frame as ``markdown``, ``latex`` (booktabs), ``csv`` (numbers, unformatted) or ``html``."""
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    shown = display(frame) if "ci_low" in frame else display_pairwise(frame) if "prob_improvement" in frame \
+        else frame.astype(str)
+    cells = shown.fillna("").astype(str)
+    if fmt == "markdown":
+        def esc(s: str) -> str:
+            return s.replace("|", r"\|")
+
+        head = "| " + " | ".join(map(esc, cells.columns)) + " |"
+        rule = "|" + "|".join("---" for _ in cells.columns) + "|"
+        body = ["| " + " | ".join(esc(v) for v in row) + " |" for row in cells.itertuples(index=False)]
+        return "\n".join([head, rule, *body]) + "\n"
+    if fmt == "latex":
+        spec = "l" * len(cells.columns)
+        lines = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
+                 " & ".join(_latex_escape(c) for c in cells.columns) + r" \\", r"\midrule"]
+        lines += [" & ".join(_latex_escape(v) for v in row) + r" \\" for row in cells.itertuples(index=False)]
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        return "\n".join(lines) + "\n"
+    if fmt == "html":
+        kinds = frame["row"].tolist() if "row" in frame else ["runs"] * len(cells)
+        head = "".join(f"<th>{_html.escape(c)}</th>" for c in cells.columns)
+        body = "".join(f'<tr class="{k}">' + "".join(f"<td>{_html.escape(v)}</td>" for v in row) + "</tr>"
+                       for k, row in zip(kinds, cells.itertuples(index=False)))
+        return f'<table class="results"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>\n'
+    raise ValueError(f"unknown table format {fmt!r}; choose markdown, latex, csv or html")
+
+
+FORMATS = {"markdown": ".md", "latex": ".tex", "csv": ".csv", "html": ".html"}
+
+
+def write_tables(frame: pd.DataFrame, out_dir: str | os.PathLike, name: str) -> dict[str, Path]:
+    """Write ``frame`` in every format as ``out_dir/name.{md,tex,csv,html}`` (atomically)."""
+    from suite.io import atomic_path
+
+    out = {}
+    for fmt, ext in FORMATS.items():
+        path = Path(out_dir) / f"{name}{ext}"
+        with atomic_path(path) as tmp:
+            tmp.write_text(render(frame, fmt))
+        out[fmt] = path
+    return out

@@ -1,0 +1,384 @@
+"""Reports: the results frame (failed and running runs included), statistics against scipy, every
+table format, every figure, ``dnas report`` on a directory of real (tiny) digits runs, and the
+report in a real headless browser.
+
+Chromium comes from the system packages. In CI (``CI=true``) it is installed with apt-get when
+absent and the browser test never skips; elsewhere it skips with the command to install it.
+"""
+from __future__ import annotations
+
+import html.parser
+import itertools
+import json
+import math
+import os
+import shutil
+from io import StringIO
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import chromium
+from conftest import SHARED, TSS_DIR, nan_step, need
+from reports import load, plots, tables
+from suite.cli import main
+
+SMALL = {"channels": 8, "depth": 1, "batch_size": 64, "epochs": 2}
+TRUTH = "cifar10@200/test-accuracy"
+
+
+@pytest.fixture(scope="session")
+def nb201_table(tmp_path_factory) -> Path:
+    """An NB201 table imported from the published CSVs: cifar10 200-epoch test, cifar10-valid 12-epoch valid."""
+    from benchmarks.importer import import_table
+
+    out = tmp_path_factory.mktemp("tables") / "nb201"
+    need(TSS_DIR)
+    import_table(need(SHARED / "nb201-200ep-test-accuracy.csv"), arch_column="ArchitectureString",
+                 metrics={"test-accuracy": "CIFAR10TestAccuracy200Epochs"}, dataset="cifar10", epochs=200,
+                 version="NATS-tss-v1_0-3ffb9", out=out, order=TSS_DIR)
+    import_table(need(SHARED / "nb201-12ep-accuracy.csv"), arch_column="cellstr",
+                 metrics={"valid-accuracy": "cifar10-val"}, dataset="cifar10-valid", epochs=12,
+                 version="NATS-tss-v1_0-3ffb9", out=out, order=TSS_DIR)
+    return out
+
+
+@pytest.fixture(scope="session")
+def run_root(tmp_path_factory, nb201_table) -> Path:
+    """Tiny real runs: darts-v1 and gdas x 2 seeds, two evaluations from searches, one search that
+    failed (NaN at epoch 1) and one still running (1 of 2 epochs written, status running).
+    One thread each: tiny networks gain nothing from more, and extra threads thrash on a busy machine."""
+    from benchmarks.training import EvalConfig, run_training
+    from methods.darts import DARTS
+    from suite.runner import NonFiniteLoss, SearchConfig, run_search
+
+    root = tmp_path_factory.mktemp("runs")
+    for method, seed in itertools.product(("darts-v1", "gdas"), (0, 1)):
+        run_search(SearchConfig(method=method, dataset="digits", seed=seed, bench=str(nb201_table), out=str(root),
+                                name=f"{method}-s{seed}", hparams=SMALL, threads=1), progress=False)
+    for method in ("darts-v1", "gdas"):
+        arch = json.loads((root / f"{method}-s0" / "final.json").read_text())["arch"]
+        run_training(EvalConfig(arch, "nats-12", "digits", out=str(root), name=f"eval-{method}-s0",
+                                overrides={"epochs": 2, "channels": 8, "depth": 1, "batch_size": 64}, threads=1,
+                                from_run=str(root / f"{method}-s0")), progress=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(DARTS, "step", nan_step(DARTS, 1))
+        with pytest.raises(NonFiniteLoss):
+            run_search(SearchConfig(method="darts-v1", dataset="digits", seed=2, bench=str(nb201_table),
+                                    out=str(root), name="darts-v1-failed", hparams=SMALL, threads=1), progress=False)
+    running = run_search(SearchConfig(method="gdas", dataset="digits", seed=2, bench=str(nb201_table),
+                                      out=str(root), name="gdas-running", hparams=SMALL, threads=1), progress=False,
+                         stop_after=1)
+    running.set_status("running")  # exactly what a search in progress leaves on disk after its first epoch
+    (root / "being-created").mkdir()  # a run directory whose config.yaml is not written yet
+    return root
+
+
+@pytest.fixture(scope="session")
+def results(run_root):
+    return load(run_root)
+
+
+def test_frame_keeps_and_flags_every_run(results, run_root, nb201_table):
+    runs, epochs = results
+    assert len(runs) == 8 and sorted(runs["kind"].value_counts().items()) == [("evaluation", 2), ("search", 6)]
+    by = runs.set_index("run")
+    assert by.loc["darts-v1-failed", "status"] == "failed" and not by.loc["darts-v1-failed", "complete"]
+    assert by.loc["darts-v1-failed", "flag"].startswith("failed: non-finite train_loss at epoch 1")
+    assert by.loc["gdas-running", "flag"] == "running: 1 of 2 epochs done"
+    assert not by.loc["gdas-running", "arch_is_final"] and by.loc["gdas-running", "arch"].startswith("|")
+    assert by.loc["gdas-running", "search_cpu_hours"] > 0  # cost so far
+    complete = runs[runs["complete"]]
+    assert len(complete) == 6 and set(complete["flag"]) == {""}
+    assert set(runs.loc[runs["kind"] == "search", "bench_version"]) == {"NATS-tss-v1_0-3ffb9"}
+    # lookups: the final architecture's value, as the table gives it
+    import benchmarks
+
+    bench = benchmarks.open(nb201_table)
+    row = by.loc["darts-v1-s1"]
+    assert row[TRUTH] == bench.query(row["arch"], "cifar10", "test-accuracy", 200)
+    # an evaluation made from a search run gives that run its trained accuracy and cost
+    ev = json.loads((run_root / "eval-darts-v1-s0" / "final.json").read_text())
+    assert by.loc["darts-v1-s0", "trained_test_accuracy"] == ev["metrics"]["ori-test-accuracy"]
+    assert by.loc["darts-v1-s0", "eval_cpu_hours"] == ev["cost"]["cpu_hours"]
+    assert by.loc["darts-v1-s0", "params_m"] == ev["cost"]["params_m"] and by.loc["darts-v1-s0", "n_evals"] == 1
+    assert pd.isna(by.loc["darts-v1-s1", "trained_test_accuracy"]) and by.loc["darts-v1-s1", "n_evals"] == 0
+    assert by.loc["eval-gdas-s0", "method"] == "gdas" and by.loc["eval-gdas-s0", "source_seed"] == 0
+    # one row per run and epoch
+    assert len(epochs) == 4 * 2 + 2 * 2 + 1 + 1
+    assert list(epochs.loc[epochs["run"] == "gdas-running", "epoch"]) == [0]
+    assert set(epochs.loc[epochs["kind"] == "evaluation", "method"]) == {"darts-v1", "gdas"}
+    # globs and single directories name the same runs
+    assert sorted(load(str(run_root / "*")).runs["run"]) == sorted(runs["run"])
+    assert list(load(run_root / "gdas-s1").runs["run"]) == ["gdas-s1"]
+
+
+def test_bad_paths_are_one_line_errors(tmp_path, capsys):
+    from suite.errors import DnasError
+
+    with pytest.raises(DnasError, match="does not exist"):
+        load(tmp_path / "nope")
+    with pytest.raises(DnasError, match="holds no run directories"):
+        load(tmp_path)
+    assert main(["report", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.startswith("dnas: error: ")
+
+
+# ---- statistics -------------------------------------------------------------------------------
+
+def test_bootstrap_equals_scipy():
+    from scipy.stats import bootstrap
+
+    x = np.array([93.1, 91.7, 92.4, 94.0, 90.2])
+    for seed in (0, 7):
+        ours = tables.bootstrap_ci(x, n_resamples=4000, seed=seed)
+        ref = bootstrap((x,), np.mean, method="percentile", n_resamples=4000, vectorized=True,
+                        rng=np.random.default_rng(seed)).confidence_interval
+        assert ours == pytest.approx((ref.low, ref.high), abs=1e-12)
+    assert all(math.isnan(v) for v in tables.bootstrap_ci([93.0]))
+
+
+def _exact_greater_p(a, b):
+    """P(U >= observed) under the null, by enumerating every split of the pooled values."""
+    pooled = np.concatenate([a, b])
+    u_obs = tables.prob_improvement(a, b) * len(a) * len(b)
+    hits = total = 0
+    for idx in itertools.combinations(range(len(pooled)), len(a)):
+        rest = [i for i in range(len(pooled)) if i not in idx]
+        u = tables.prob_improvement(pooled[list(idx)], pooled[rest]) * len(a) * len(b)
+        hits += u >= u_obs - 1e-9
+        total += 1
+    return hits / total
+
+
+@pytest.mark.parametrize("a,b", [([93.2, 94.1, 92.8], [91.0, 92.9, 90.5, 92.0]),
+                                 ([54.3, 54.3], [93.6, 93.5]), ([90.0, 91.0], [89.0, 92.0])])
+def test_mann_whitney_and_probability_of_improvement(a, b):
+    from scipy.stats import mannwhitneyu
+
+    a, b = np.array(a), np.array(b)
+    u, p = tables.mann_whitney(a, b)
+    assert p == pytest.approx(_exact_greater_p(a, b), abs=1e-12)
+    assert u == mannwhitneyu(a, b, alternative="greater").statistic
+    assert tables.prob_improvement(a, b) == pytest.approx(u / (len(a) * len(b)))
+    assert tables.prob_improvement(a, b) + tables.prob_improvement(b, a) == pytest.approx(1.0)
+    # lower is better (cost): the same test on the negated values
+    u_low, p_low = tables.mann_whitney(a, b, higher_is_better=False)
+    assert (u_low, p_low) == pytest.approx(tables.mann_whitney(-a, -b))
+    assert tables.prob_improvement(a, b, higher_is_better=False) == pytest.approx(tables.prob_improvement(-a, -b))
+
+
+def test_two_seeds_can_never_be_significant():
+    assert tables.mann_whitney([99.0, 98.0], [1.0, 2.0])[1] == pytest.approx(1 / 6)
+    assert tables.mann_whitney([99.0], [1.0]) == pytest.approx((1.0, 0.5))  # one seed a side: scipy's exact U
+
+
+def test_summary_and_rank_agreement():
+    from scipy.stats import kendalltau, spearmanr
+
+    s = tables.summarize([91.0, 94.5, 92.0], seeds=[0, 1, 2])
+    assert s["n"] == 3 and s["mean"] == pytest.approx(92.5) and s["std"] == pytest.approx(np.std([91, 94.5, 92],
+                                                                                                    ddof=1))
+    assert (s["best"], s["best_seed"], s["worst"], s["worst_seed"]) == (94.5, 1, 91.0, 0)
+    cost = tables.summarize([0.2, 0.1], seeds=[0, 1], higher_is_better=False)
+    assert (cost["best_seed"], cost["worst_seed"]) == (1, 0)
+    x, y = [1.0, 2.0, 3.0, np.nan, 5.0, 4.0], [2.0, 1.0, 4.0, 3.0, 6.0, np.inf]
+    r = tables.rank_agreement(x, y)
+    keep = [0, 1, 2, 4]
+    assert r["n"] == 4 and r["n_dropped"] == 2
+    assert r["kendall_tau"] == pytest.approx(kendalltau(np.take(x, keep), np.take(y, keep)).statistic)
+    assert r["spearman_rho"] == pytest.approx(spearmanr(np.take(x, keep), np.take(y, keep)).statistic)
+
+
+# ---- tables -----------------------------------------------------------------------------------
+
+def test_comparison_frame(results, nb201_table):
+    runs, _ = results
+    opt = tables.benchmark_optimum(runs)
+    assert opt.set_index("metric").loc[TRUTH, "value"] == pytest.approx(94.37333333)  # index 6111
+    assert opt.set_index("metric").loc[TRUTH, "index"] == 6111
+    frame = tables.comparison(runs, optimum=opt, references=tables.load_references(), n_resamples=2000)
+    ours = frame[(frame["row"] == "runs") & (frame["metric"] == TRUTH)].set_index("method")
+    values = runs[(runs["method"] == "gdas") & runs["complete"] & (runs["kind"] == "search")][TRUTH]
+    assert ours.loc["gdas", "n"] == 2 and ours.loc["gdas", "n_incomplete"] == 1  # the running one is counted apart
+    assert ours.loc["gdas", "mean"] == pytest.approx(values.mean())
+    assert ours.loc["gdas", "std"] == pytest.approx(values.std(ddof=1))
+    assert ours.loc["darts-v1", "n"] == 2 and ours.loc["darts-v1", "n_incomplete"] == 1  # the failed one
+    lo, hi = tables.bootstrap_ci(values.to_numpy(), n_resamples=2000)
+    assert (ours.loc["gdas", "ci_low"], ours.loc["gdas", "ci_high"]) == pytest.approx((lo, hi))
+    refs = frame[(frame["row"] == "reference") & (frame["metric"] == TRUTH)].set_index("method")
+    assert refs.loc["GDAS (published)", "mean"] == 93.61 and refs.loc["GDAS (published)", "std"] == 0.09
+    assert "NAS-Bench-201-v1_0-e61699" in refs.loc["GDAS (published)", "source"]
+    assert set(frame["metric"]) >= {TRUTH, "cifar10-valid@12/valid-accuracy", "trained_test_accuracy",
+                                    "search_cpu_hours", "eval_cpu_hours", "params_m"}
+    trained = frame[(frame["metric"] == "trained_test_accuracy") & (frame["row"] == "runs")].set_index("method")
+    assert trained.loc["gdas", "n"] == 1  # only seed 0 was trained
+
+
+def test_benchmark_versions_are_never_averaged(results, tmp_path, run_root):
+    shutil.copytree(run_root / "gdas-s1", tmp_path / "gdas-other")
+    env = json.loads((tmp_path / "gdas-other" / "environment.json").read_text())
+    env["benchmark"]["version"] = "NAS-Bench-201-v1_1-096897"
+    (tmp_path / "gdas-other" / "environment.json").write_text(json.dumps(env))
+    runs = load(run_root, tmp_path).runs
+    frame = tables.comparison(runs, [TRUTH], n_resamples=100)
+    gdas = frame[(frame["method"] == "gdas") & (frame["row"] == "runs")].set_index("bench_version")
+    assert gdas.loc["NATS-tss-v1_0-3ffb9", "n"] == 2 and gdas.loc["NAS-Bench-201-v1_1-096897", "n"] == 1
+    pair = tables.pairwise(runs, TRUTH)
+    assert set(pair.groupby("bench_version").size().index) == {"NATS-tss-v1_0-3ffb9"}  # one method: no pair
+
+
+class _Cells(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.rows, self.cells = 0, 0
+
+    def handle_starttag(self, tag, attrs):
+        self.rows += tag == "tr"
+        self.cells += tag == "td"
+
+
+def test_every_table_format_from_one_frame(results, tmp_path):
+    runs, _ = results
+    frame = tables.comparison(runs, [TRUTH, "search_cpu_hours"], n_resamples=200)
+    md = tables.render(frame, "markdown").splitlines()
+    assert md[0].startswith("| metric | method | n | mean ± std |") and len(md) == 2 + len(frame)
+    assert all(line.count("|") - line.count(r"\|") == 9 for line in md)
+    tex = tables.render(frame, "latex")
+    assert tex.startswith(r"\begin{tabular}") and all(k in tex for k in (r"\toprule", r"\midrule", r"\bottomrule"))
+    assert r"(\%)" in tex and "$\\pm$" in tex and tex.count(r" \\") == len(frame) + 1
+    back = pd.read_csv(StringIO(tables.render(frame, "csv")))
+    assert np.allclose(back["mean"], frame["mean"].astype(float), equal_nan=True) and len(back) == len(frame)
+    parser = _Cells()
+    parser.feed(tables.render(frame, "html"))
+    assert parser.rows == len(frame) + 1 and parser.cells == 8 * len(frame)
+    files = tables.write_tables(frame, tmp_path, "cmp")
+    assert sorted(p.name for p in files.values()) == ["cmp.csv", "cmp.html", "cmp.md", "cmp.tex"]
+    assert all(p.stat().st_size > 100 for p in files.values())
+    with pytest.raises(ValueError, match="unknown table format"):
+        tables.render(frame, "xlsx")
+    pw = tables.render(tables.pairwise(runs, TRUTH), "markdown")
+    assert "P(A beats B)" in pw and "| darts-v1 | gdas |" in pw
+
+
+# ---- figures ----------------------------------------------------------------------------------
+
+def test_every_figure_is_written_with_labelled_axes(results, tmp_path):
+    runs, epochs = results
+    opt = tables.benchmark_optimum(runs)
+    figs = plots.figures(runs, epochs, opt)
+    assert {"ops", "entropy-losses", "training", f"cost-{plots._slug(TRUTH)}",
+            f"accuracy-{plots._slug(TRUTH)}"} <= set(figs)
+    for name, fig in figs.items():
+        for ax in fig.axes:
+            if ax.get_visible():
+                assert ax.get_xlabel() and ax.get_ylabel(), (name, ax.get_title())
+        paths = plots.save(fig, tmp_path, name)
+        assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths["png"].stat().st_size > 5000
+        assert paths["svg"].stat().st_size > 5000 and b"<svg" in paths["svg"].read_bytes()[:500]
+    acc = figs[f"accuracy-{plots._slug(TRUTH)}"].axes[0]
+    assert any(line.get_label().startswith("benchmark optimum 94.37") for line in acc.lines)
+    assert {t.get_text() for t in acc.get_legend().get_texts()} >= {"darts-v1 (n=3)", "gdas (n=3)"}
+    cost = figs[f"cost-{plots._slug(TRUTH)}"].axes[0]
+    assert "CPU-hours" in cost.get_xlabel()  # CPU runs have no GPU-days: shown honestly in CPU-hours
+    assert plots.arch_ops("|skip_connect~0|+|none~0|nor_conv_3x3~1|+|a~0|b~1|c~2|") == \
+        ["skip_connect", "none", "nor_conv_3x3", "a", "b", "c"]
+    assert plots.arch_ops("Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1)], normal_concat=[2], "
+                          "reduce=[('max_pool_3x3', 0)], reduce_concat=[2])") == \
+        ["sep_conv_3x3", "skip_connect", "max_pool_3x3"]
+
+
+# ---- the command ------------------------------------------------------------------------------
+
+def test_dnas_report_on_runs_still_being_written(run_root, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["report", str(run_root), "--out", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info == {"report": str(out / "report.html"), "runs": 8, "complete": 6}
+    page = (out / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "gdas-running" in page and "running: 1 of 2 epochs done" in page
+    assert "failed: non-finite train_loss" in page and "benchmark optimum" in page and "GDAS (published)" in page
+    import re
+
+    external = re.findall(r"""(?:src|href)\s*=\s*["']?(?!data:|#|figures/)([^"' >]+)""", page)
+    assert external == [], external
+    assert page.count("<img ") == len(list((out / "figures").glob("*.png"))) >= 5
+    for name in ("comparison", "pairwise"):
+        for ext in ("md", "tex", "csv", "html"):
+            assert (out / "tables" / f"{name}.{ext}").stat().st_size > 0
+    # a run finishing between two reports is picked up
+    assert main(["report", str(run_root / "gdas-s0"), str(run_root / "gdas-s1"), "--out", str(out)]) == 0
+    assert "report: " in capsys.readouterr().out
+
+
+# ---- in a browser -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def browser_binary() -> str:
+    binary = chromium.find()
+    in_ci = os.environ.get("CI", "").lower() == "true"
+    if binary is None and in_ci:
+        binary = chromium.install()
+    if binary is None:
+        if in_ci:
+            pytest.fail("Chromium is missing in CI and 'apt-get install -y chromium' did not provide it")
+        pytest.skip("no Chromium on PATH: install it with 'apt-get install -y chromium' (Debian/Ubuntu)")
+    return binary
+
+
+def test_report_renders_offline_in_chromium(browser_binary, run_root, tmp_path):
+    out = tmp_path / "report"
+    assert main(["report", str(run_root), "--out", str(out)]) == 0
+    shot = tmp_path / "shot.png"
+    page = chromium.render(browser_binary, out / "report.html", shot, clip_height=1600)
+    assert page["title"] == "dnas-suite comparison report" and page["text"] > 2000
+    source = (out / "report.html").read_text()
+    assert len(page["tables"]) == source.count("<table") >= 8
+    for t in page["tables"]:
+        assert t["w"] > 100 and t["h"] > 20 and t["rows"] >= 2, t
+    assert len(page["images"]) == source.count("<img ") >= 5
+    for img in page["images"]:
+        assert img["complete"] and img["nw"] > 200 and img["nh"] > 100 and img["w"] > 200 and img["h"] > 100, img
+        assert img["src"].startswith("data:image/png;base64,")
+    # no request left the file: the page itself, then only its inline data URIs
+    assert page["requests"][0] == page["url"]
+    assert all(u == page["url"] or u.startswith("data:") for u in page["requests"]), \
+        [u[:80] for u in page["requests"]]
+    assert page["errors"] == []
+    with Image.open(shot) as im:
+        assert im.size == (1280, 1600)
+        colours = im.convert("L").getextrema()
+        assert colours[1] - colours[0] > 100  # text on a background, not a blank page
+
+
+# ---- the quickstart ---------------------------------------------------------------------------
+
+def test_quickstart_reduced_runs_resumes_and_reports(nb201_table, tmp_path, capsys):
+    """Two methods, one seed, one epoch each (the full job is 8 x 2 x 5; its timing is in the README)."""
+    out = tmp_path / "qs"
+    args = ["quickstart", "--out", str(out), "--methods", "gdas,ista-nas", "--seeds", "1", "--epochs", "1",
+            "--eval-epochs", "1", "--bench", str(nb201_table), "--workers", "1", "--json"]
+    assert main(args) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["report"] == str(out / "report.html") and info["failed"] == [] and info["cpu_time_s"] > 0
+    names = sorted(p.name for p in (out / "runs").iterdir())
+    assert names == ["eval-gdas-seed0", "eval-ista-nas-seed0", "gdas-seed0", "ista-nas-seed0"]
+    runs = load(out / "runs").runs.set_index("run")
+    assert runs["complete"].all() and runs.loc["gdas-seed0", "trained_test_accuracy"] > 0
+    assert runs.loc["gdas-seed0", "bench_version"] == "NATS-tss-v1_0-3ffb9"
+    page = (out / "report.html").read_text()
+    assert "Search data is scikit-learn's <code>digits</code>" in page and "NATS-Bench numbers" in page
+    assert "Rank correlation on the benchmark: 12 vs 200 epochs" in page
+    # again into the same directory: finished runs are skipped, a missing one is redone
+    stamps = {n: (out / "runs" / n / "status.json").read_text() for n in names}
+    shutil.rmtree(out / "runs" / "eval-gdas-seed0")
+    assert main(args) == 0
+    capsys.readouterr()
+    again = {n: (out / "runs" / n / "status.json").read_text() for n in names}
+    assert {n for n in names if again[n] != stamps[n]} == {"eval-gdas-seed0"}
+    # other settings into the same directory are refused, not mixed
+    assert main([*args[:-1], "--epochs", "2"]) == 2
+    assert "holds a quickstart with other settings (search_epochs)" in capsys.readouterr().err
