@@ -19,7 +19,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from suite.checks import check_path, check_run_config, choose_threads, resolve_device, using_threads, writable_dir
+from suite.checks import (check_path, check_run_config, choose_threads, print_busy_note, resolve_device, using_threads,
+                          writable_dir)
 from suite.errors import DnasError, NonFiniteLoss
 from suite.runner import _name_stamp, _peak_memory_mb
 from suite.runstore import RunStore, cost_summary, environment, open_run, resumable
@@ -258,7 +259,7 @@ def run_training(cfg: EvalConfig, *, progress: bool = True, stop_after: int | No
     cfg = dataclasses.replace(cfg, bench=resolve_bench(cfg.bench, protocol.space) or NO_BENCH)  # the config says which
     out = writable_dir(cfg.out)
     d, device = init_distributed(device)
-    with using_threads(threads, note=progress and d.main):
+    with using_threads(threads):
         hp = protocol.hp
         data = _Data(cfg.dataset, protocol, cfg.data_dir, cfg.protocol_dir, device, cfg.seed, hp["channels_last"],
                      (d.rank, d.world))
@@ -271,6 +272,8 @@ def run_training(cfg: EvalConfig, *, progress: bool = True, stop_after: int | No
                 env["benchmark"] = {"path": str(cfg.bench), "version": bench.version}
             store = RunStore.create(out, name, config, env, unique=cfg.name is None)
             name = store.path.name
+            if progress:
+                print_busy_note(threads)
         name = _broadcast(name, d)  # the name rank 0 got
         if not d.main:
             store = open_run(out / name)
@@ -299,11 +302,13 @@ def resume_training(run_dir: str | os.PathLike, *, progress: bool = True, stop_a
                             "device": "cuda" if config["device"].startswith("cuda") else "cpu"})
         protocol, arch, bench_store, device, n_threads = _inputs(cfg)
         d, device = init_distributed(device)
-        with using_threads(n_threads, note=progress and d.main):
+        with using_threads(n_threads):
             data = _Data(cfg.dataset, protocol, cfg.data_dir, cfg.protocol_dir, device, cfg.seed,
                          protocol.hp["channels_last"], (d.rank, d.world))
             if d.main and (changed or config.get("threads") != n_threads):
                 store.write_config({**config, "threads": n_threads})
+            if progress and d.main:
+                print_busy_note(n_threads)
             with store.writing():
                 return _train(store, protocol, arch, cfg, device, data, bench_store, progress and d.main, stop_after,
                               d, resumed=True)

@@ -184,13 +184,17 @@ def busy_note(threads: int) -> str | None:
     return None
 
 
+def print_busy_note(threads: int) -> None:
+    """Print ``busy_note`` on stderr; runs call it once their inputs passed the checks, so an error stays one line."""
+    if text := busy_note(threads):
+        print(f"dnas: note: {text}", file=sys.stderr)
+
+
 @contextlib.contextmanager
-def using_threads(threads: int, *, note: bool = False) -> Iterator[int]:
+def using_threads(threads: int) -> Iterator[int]:
     """Run the body with ``threads`` intra-op threads, restoring the previous setting afterwards."""
     import torch
 
-    if note and (text := busy_note(threads)):
-        print(f"dnas: note: {text}", file=sys.stderr)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 
-from suite.checks import check_run_config, choose_threads, resolve_device, using_threads, writable_dir
+from suite.checks import (check_run_config, choose_threads, print_busy_note, resolve_device, using_threads,
+                          writable_dir)
 from suite.errors import DnasError, FormatError, MissingFileError, NonFiniteLoss
 from suite.runstore import RunStore, environment, resumable
 
@@ -151,7 +152,7 @@ def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | No
     device = resolve_device(cfg.device)
     out = writable_dir(cfg.out)
     threads = choose_threads(cfg.threads)
-    with using_threads(threads, note=progress):
+    with using_threads(threads):
         train, valid = search_split(cfg.dataset, cfg.data_dir, cfg.protocol_dir)
         method = create_method(cfg.method, cfg.space, train.num_classes, train.images.shape[1], seed=cfg.seed,
                                device=device, **cfg.hparams)
@@ -162,6 +163,8 @@ def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | No
         if lookup.bench is not None:
             env["benchmark"] = {"path": str(cfg.bench), "version": lookup.bench.version}
         store = RunStore.create(out, name, config, env, unique=cfg.name is None)
+        if progress:
+            print_busy_note(threads)
         with store.writing():
             return _loop(store, method, train, valid, lookup, device, 0, [], progress, stop_after)
 
@@ -185,7 +188,7 @@ def resume_search(run_dir: str | os.PathLike, *, progress: bool = True, stop_aft
         cfg = SearchConfig.from_dict({**config, "hparams": {}})
         device = resolve_device(config["device"])
         n_threads = choose_threads(cfg.threads)
-        with using_threads(n_threads, note=progress):
+        with using_threads(n_threads):
             cfg, method, train, valid, ckpt = restore_search(store, device, config)
             lookup = Lookup(cfg.bench, method.space)
             start, elapsed, rows = 0, 0.0, []
@@ -195,6 +198,8 @@ def resume_search(run_dir: str | os.PathLike, *, progress: bool = True, stop_aft
             if changed or config.get("threads") != n_threads:
                 store.write_config({**config, "threads": n_threads})
             store.start(wall_time_s=elapsed, resumed_from_epoch=start)
+            if progress:
+                print_busy_note(n_threads)
             with store.writing():
                 return _loop(store, method, train, valid, lookup, device, start, rows, progress, stop_after)
     finally:

@@ -5,6 +5,10 @@ import os
 import pickle
 from pathlib import Path
 
+# As the dnas command does: idle OpenMP threads sleep rather than spin, so tests sharing the
+# cores with other processes do not slow each other down several times. Set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 import pytest
 from PIL import Image
