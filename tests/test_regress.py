@@ -342,3 +342,26 @@ def test_steps_per_epoch_caps_the_steps_and_peak_memory_is_per_run(tmp_path, mon
     assert len(calls) == 2 * 3
     if Path("/proc/self/clear_refs").exists():  # Linux: the run counts its own peak
         assert store.final["cost"]["peak_memory_mb"] < before - 300
+
+
+def test_the_plugin_example_saves_then_checks(tmp_path, capsys):
+    """docs/examples/test_my_method_regression.py as a user runs it: --dnas-save-baseline writes the baseline
+    (and skips), the next run checks against it and passes; a changed baseline number fails it."""
+    example = tmp_path / "test_my_method_regression.py"
+    shutil.copy(Path(__file__).parents[1] / "docs" / "examples" / example.name, example)
+    args = [str(example), "-q", "-p", "no:cacheprovider", "--dnas-workers", "1", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    assert pytest.main([*args, "--dnas-save-baseline", "-rs"]) == 0
+    assert "wrote baseline" in capsys.readouterr().out
+    baseline = tmp_path / "my-method-baseline.jsonl"
+    assert pytest.main(args) == 0
+    lines = baseline.read_text().splitlines()
+    edited = list(lines)
+    i = next(k for k, line in enumerate(lines) if '"record": "epoch"' in line and '"seed": 3' in line)
+    rec = json.loads(lines[i])
+    rec["values"]["train_loss"] += 0.5
+    edited[i] = json.dumps(rec, sort_keys=True)
+    baseline.write_text("\n".join(edited) + "\n")
+    capsys.readouterr()
+    assert pytest.main(args) == 1
+    out = capsys.readouterr().out
+    assert "gdas: seed 3: first difference at epoch 0: train_loss" in out
