@@ -1,7 +1,7 @@
 """Regression baselines and verdicts: has a search silently changed, or got worse?
 
 A **baseline** is plain text meant to be committed: JSON lines with sorted keys, one record per
-line. A header holds the verdict settings; a ``setting`` record per group and configuration
+line. A header holds the verdict settings; a ``setup`` record per group and configuration
 holds the resolved config and the environment that ran it; a ``run`` record per group and seed
 holds the final architecture, final numbers and cost; an ``epoch`` record per run and epoch holds
 the derived architecture and the per-epoch numbers rounded to 8 significant digits. A group is
@@ -40,7 +40,7 @@ import pandas as pd
 
 from suite.errors import DnasError, FormatError, MissingFileError
 
-from .load import is_lookup, load
+from .load import _read_json, is_lookup, load
 from .tables import bootstrap_ci, mann_whitney, prob_improvement
 
 FORMAT = 1
@@ -57,6 +57,9 @@ ENV_KEPT = (*ENV_COMPARED, "platform", "git_commit", "git_dirty")
 """Environment fields a baseline records (the rest, like the host name, only make diffs noisy)."""
 NOT_COMPARED = ("epoch", "arch", "arch_weights", "epoch_time_s", "wall_time_s", "device", "peak_memory_mb")
 """Per-epoch columns that are times, places or raw weights (``arch`` is compared on its own)."""
+_EPOCH_IDENT = ("run", "path", "kind", "space", "dataset", "seed", "status", "bench_version", "config_hash", "method",
+                "source_seed")
+"""Columns ``reports.load`` adds to every epoch row to say which run it is."""
 COST = {"search_wall_time_s": "time_threshold", "peak_memory_mb": "memory_threshold"}
 """Cost metric -> the relative threshold setting that gates it (lower is better)."""
 PASSING = ("unchanged", "not worse", "better")
@@ -206,7 +209,7 @@ def _order(key: str) -> tuple[int, str]:
 
 @dataclasses.dataclass
 class Snapshot:
-    """Runs as a baseline holds them: settings (config + environment) by id, run and epoch records."""
+    """Runs as a baseline holds them: setups (config + environment) by id, run and epoch records."""
 
     setups: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     runs: dict[tuple[Group, int], dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -237,13 +240,6 @@ class Snapshot:
         return self.setups.get(self.runs[(group, seed)].get("setup", ""), {}).get("environment", {})
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
 def collect(*paths: str | os.PathLike) -> Snapshot:
     """Read search runs (run directories, folders holding them, globs) as a ``Snapshot``.
 
@@ -259,10 +255,10 @@ def collect(*paths: str | os.PathLike) -> Snapshot:
     for _, row in runs.iterrows():
         store = RunStore(Path(row["path"]))
         config = {k: v for k, v in store.config.items() if k not in CONFIG_IGNORED}
-        epochs_planned = (store.config.get("hparams") or {}).get("epochs", row["epochs_planned"])
+        planned = row["epochs_planned"]
         group = Group(str(row["method"]), str(row["space"]), str(row["dataset"]),
                       str(row["bench_version"] if isinstance(row["bench_version"], str) else "none"),
-                      int(epochs_planned) if epochs_planned is not None else -1)
+                      int(planned) if _num(planned) is not None else -1)
         seed = int(row["seed"])
         if (group, seed) in snap.runs:
             other = snap.runs[(group, seed)]["path"]
@@ -276,9 +272,7 @@ def collect(*paths: str | os.PathLike) -> Snapshot:
         metrics = results.epochs[results.epochs["path"] == row["path"]].sort_values("epoch")
         epoch_records = []
         for _, m in metrics.iterrows():
-            values = {k: _num(v) for k, v in m.items() if k in metrics.columns and k not in NOT_COMPARED
-                      and k not in ("run", "path", "kind", "space", "dataset", "seed", "status", "bench_version",
-                                    "config_hash", "method", "source_seed") and _num(v) is not None}
+            values = {k: _num(v) for k, v in m.items() if k not in NOT_COMPARED and k not in _EPOCH_IDENT}
             if isinstance(m.get("arch_weights"), str) and isinstance(m.get("arch"), str):
                 values[DERIVED_WEIGHT] = _num(derived_weight(group.space, m["arch"], m["arch_weights"]))
             epoch_records.append({"epoch": int(m["epoch"]), "arch": m.get("arch"),
@@ -339,9 +333,13 @@ def read_baseline(path: str | os.PathLike) -> Snapshot:
     file = Path(path)
     if not file.is_file():
         raise MissingFileError(f"baseline {file} does not exist: write one with 'dnas baseline save RUNS --out {file}'")
+    try:
+        lines = file.read_text().splitlines()
+    except UnicodeDecodeError:
+        raise FormatError(f"{file} is not a text file: write baselines with 'dnas baseline save'") from None
     snap = Snapshot(source=str(file))
     header = False
-    for n, text in enumerate(file.read_text().splitlines(), 1):
+    for n, text in enumerate(lines, 1):
         if not text.strip():
             continue
         try:
@@ -601,7 +599,8 @@ def compare_worse(base: Snapshot, cur: Snapshot, settings: Settings | None = Non
         if not cur.seeds(group) or not base.seeds(group):
             status = "not run" if not cur.seeds(group) else "no baseline"
             text = "no run of this group" if status == "not run" else "the baseline has no run of this group"
-            out += [Verdict("worse", group, status, text), Verdict("cost", group, status, text)]
+            modes = ["worse"] + (["cost"] if s.time_threshold is not None or s.memory_threshold is not None else [])
+            out += [Verdict(mode, group, status, text) for mode in modes]
             continue
         failed = [f"seed {sd}: {cur.runs[(group, sd)].get('flag') or cur.runs[(group, sd)].get('status')}"
                   for sd in cur.seeds(group) if cur.runs[(group, sd)].get("status") == "failed"]
@@ -615,8 +614,7 @@ def compare_worse(base: Snapshot, cur: Snapshot, settings: Settings | None = Non
         cost = [judge_metric(m, base.values(group, m), cur.values(group, m), alpha=s.alpha,
                             min_effect=getattr(s, key), relative=True, n_resamples=s.n_resamples, seed=s.seed)
                 for m, key in COST.items() if getattr(s, key) is not None]
-        if not cost:
-            out.append(Verdict("cost", group, "not comparable", "cost gates are off"))
+        if not cost:  # both cost gates are off
             continue
         status = _group_status(cost)
         shown = [st for st in cost if st["status"] == status] or cost

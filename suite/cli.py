@@ -717,7 +717,7 @@ def cmd_baseline_save(args: argparse.Namespace) -> int:
     return 0
 
 
-def _protocol_epochs() -> dict[tuple[str, str], int]:
+def published_epochs() -> dict[tuple[str, str], int]:
     """(method, space) -> the search epochs of the method's published protocol on that space."""
     from methods import list_methods, method_class
     from methods.base import COMMON_PARAMS
@@ -749,7 +749,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
                             f"reports/references/)")
         settings = _regress_settings(args, Settings())
         verdicts = compare_published(cur, load_references(None if args.baseline == "published" else args.baseline),
-                                     settings, protocol_epochs=_protocol_epochs())
+                                     settings, protocol_epochs=published_epochs())
         source = "published references" if args.baseline == "published" else args.baseline
     else:
         base = read_baseline(args.baseline)

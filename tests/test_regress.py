@@ -365,3 +365,28 @@ def test_the_plugin_example_saves_then_checks(tmp_path, capsys):
     assert pytest.main(args) == 1
     out = capsys.readouterr().out
     assert "gdas: seed 3: first difference at epoch 0: train_loss" in out
+
+
+def test_regress_command_against_published_numbers(tiny_runs, tmp_path, capsys):
+    """Runs that follow GDAS's published protocol (cifar10, 250 epochs; faked here from the tiny runs) are
+    compared with the published 93.61; three seeds cannot reach p < 0.05 in a one-sample signed-rank test."""
+    import yaml
+
+    from suite.cli import published_epochs
+
+    epochs = published_epochs()
+    assert (epochs[("darts-v1", "nb201")], epochs[("gdas", "nb201")], epochs[("pc-darts", "nb201")]) == (50, 250, 50)
+    runs = _copy(tiny_runs, tmp_path / "runs")
+    for k, run in enumerate(sorted(runs.iterdir())):
+        cfg = yaml.safe_load((run / "config.yaml").read_text())
+        cfg["dataset"], cfg["hparams"]["epochs"] = "cifar10", 250
+        (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+        final = json.loads((run / "final.json").read_text())
+        final["lookups"]["cifar10@200/test-accuracy"] = 93.5 + 0.1 * k
+        (run / "final.json").write_text(json.dumps(final))
+    assert main(["regress", str(runs), "--baseline", "published", "--json"]) == 1
+    (v,) = json.loads(capsys.readouterr().out)["verdicts"]
+    assert v["mode"] == "published" and v["status"] == "insufficient seeds"
+    by = {s["metric"]: s for s in v["stats"]}
+    assert by["cifar10@200/test-accuracy"]["published"] == 93.61
+    assert by["cifar10@200/test-accuracy"]["min_reachable_p"] == 1 / 8

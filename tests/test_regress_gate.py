@@ -47,7 +47,9 @@ def gate_runs(dnas_search, request) -> Path:
 
 
 @pytest.fixture(scope="session")
-def gate_baseline():
+def gate_baseline(request):
+    if request.config.getoption("--dnas-save-baseline"):
+        request.getfixturevalue("gate_runs")  # writes the baseline first
     return read_baseline(BASELINE)
 
 
