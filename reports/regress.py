@@ -529,11 +529,15 @@ def diff_interval(current: Sequence[float], baseline: Sequence[float], *, confid
     x, y = np.asarray(current, dtype=float), np.asarray(baseline, dtype=float)
     if len(x) < 2 or len(y) < 2:
         return math.nan, math.nan
+    import inspect
+
+    gen = np.random.default_rng(seed)
+    draw = {"rng": gen} if "rng" in inspect.signature(bootstrap).parameters else {"random_state": gen}  # scipy < 1.15
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a degenerate distribution (all values equal) is not an error here
         res = bootstrap((x, y), lambda a, b, axis=-1: a.mean(axis=axis) - b.mean(axis=axis), vectorized=True,
                         paired=False, confidence_level=confidence, n_resamples=n_resamples, method="percentile",
-                        rng=np.random.default_rng(seed))
+                        **draw)
     lo, hi = res.confidence_interval
     return float(lo), float(hi)
 

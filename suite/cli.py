@@ -781,18 +781,19 @@ def cmd_regress(args: argparse.Namespace) -> int:
 
 def _regress_parser(sub: Any) -> None:
     def settings_args(sp: argparse.ArgumentParser) -> None:
+        """Verdict settings: a new baseline stores them; dnas regress takes the baseline's unless given."""
         sp.add_argument("--metric", action="append", help="quality metric of the worse verdict (repeatable; default: "
-                                                          "the baseline's, else cifar10 test accuracy looked up), e.g. "
+                                                          "the looked-up cifar10 test accuracy), e.g. "
                                                           "cifar10@200/test-accuracy, derived_weight, valid_loss")
         sp.add_argument("--min-effect", dest="min_effect", action="append", metavar="METRIC=VALUE",
                         help="smallest mean change the wrong way that counts as worse (default 1.0 for accuracies "
                              "in %%, 0.01 for derived_weight, else 0)")
         sp.add_argument("--alpha", type=float, help="significance level of the one-sided tests (default 0.05)")
         sp.add_argument("--time-threshold", dest="time_threshold", type=_threshold, default=argparse.SUPPRESS,
-                        help="relative search-time increase that counts as worse, or 'off' (default 1.0 = twice "
-                             "as slow: wall time on shared machines is noisy)")
+                        metavar="X|off", help="relative search-time increase that counts as worse (default 1.0 = "
+                                              "twice as slow: wall time on shared machines is noisy)")
         sp.add_argument("--memory-threshold", dest="memory_threshold", type=_threshold, default=argparse.SUPPRESS,
-                        help="relative peak-memory increase that counts as worse, or 'off' (default 0.25)")
+                        metavar="X|off", help="relative peak-memory increase that counts as worse (default 0.25)")
 
     sp = sub.add_parser("baseline", help="save runs as a regression baseline (plain text to commit)")
     bsub = sp.add_subparsers(dest="baseline_command", required=True)
@@ -804,7 +805,9 @@ def _regress_parser(sub: Any) -> None:
     sp.set_defaults(func=cmd_baseline_save)
 
     sp = sub.add_parser("regress", help="compare runs with a baseline: changed (exact replay) and worse "
-                                        "(statistics); exit 1 on a regression")
+                                        "(statistics); exit 1 on a regression",
+                        description="Compare runs with a baseline. The verdict settings (metrics, minimum effects, "
+                                    "alpha, cost thresholds, tolerances) are the baseline's unless given here.")
     sp.add_argument("runs", nargs="+", metavar="RUNS", help="run directories, folders holding runs, or globs")
     sp.add_argument("--baseline", required=True, help="a file from 'dnas baseline save', 'published' (the reviewed "
                                                       "numbers in reports/references) or a reference CSV")
