@@ -188,9 +188,30 @@ def _prefix(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _cumsum(a: np.ndarray) -> np.ndarray:
-    """Inclusive prefix sums down the rows of an [n, B] array, as a new array."""
-    return _prefix(a.copy()[None])[0]
+def _cumsum(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Inclusive prefix sums down the rows of an [n, B] array, into ``out``."""
+    np.copyto(out, a)
+    return _prefix(out[None])[0]
+
+
+def _rows(a: np.ndarray, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``a[idx]`` into ``out`` (the indices are valid: mode "raise" would check them through a copy)."""
+    return np.take(a, idx, axis=0, out=out, mode="clip")
+
+
+class _Scratch:
+    """Work arrays by name, kept from pair to pair and batch to batch: large arrays freed and
+    allocated again come back from the kernel as fresh pages, and faulting those in took 13 % of
+    the bootstrap's time."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str, rows: int, b: int, dtype: Any) -> np.ndarray:
+        a = self._arrays.get(name)
+        if a is None or a.shape != (rows, b) or a.dtype != np.dtype(dtype):
+            a = self._arrays[name] = np.empty((rows, b), dtype=dtype)
+        return a
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -198,7 +219,7 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->j", a, b, dtype=np.float64)
 
 
-def _abel(hr: np.ndarray, cs: np.ndarray, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+def _abel(hr: np.ndarray, cs: np.ndarray, arrays: Sequence[np.ndarray], buf: _Scratch) -> list[np.ndarray]:
     """``sum_p W_p a_p`` for each [n, B] integer array ``a``, where ``W_p = hr[cs_{p-1}] - hr[cs_p]`` is the
     weight of the ranks that row p's copies hold (``cs`` the prefix sums of copies, ``cs_{-1} = 0``).
 
@@ -206,8 +227,8 @@ def _abel(hr: np.ndarray, cs: np.ndarray, arrays: Sequence[np.ndarray]) -> list[
     the float weights are looked up, and used, one block of rows at a time so that they stay in cache."""
     out = [hr[0] * a[0] for a in arrays]
     n, b = cs.shape
-    idx, g = np.empty((ROWS, b), dtype=np.intp), np.empty((ROWS, b))
-    step = np.empty((ROWS, b), dtype=arrays[0].dtype)
+    idx, g = buf("abel.idx", ROWS, b, np.intp), buf("abel.g", ROWS, b, np.float64)
+    step = buf("abel.step", ROWS, b, arrays[0].dtype)
     for lo in range(0, n - 1, ROWS):
         hi = min(lo + ROWS, n - 1)
         r = hi - lo
@@ -232,10 +253,10 @@ class _Runs:
         self.of_pos = np.repeat(np.arange(len(starts)), sizes)  # the run of each position
         self.single = len(starts) == n  # every run is one row
 
-    def totals(self, cs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """From the order's prefix sums: their value at each run's last row, and each run's total."""
+    def totals(self, cs: np.ndarray, tot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """From the order's prefix sums: their value at each run's last row, and each run's total (into
+        ``tot``, [runs, B])."""
         at = cs if self.single else np.take(cs, self.ends, axis=0)
-        tot = np.empty_like(at)
         tot[0] = at[0]
         np.subtract(at[1:], at[:-1], out=tot[1:])
         return at, tot
@@ -301,19 +322,24 @@ class _Dominance:
             self.levels.append((gather.ravel(), (rank + (np.arange(nb) * (s + 1))[:, None]).ravel(), s))
             s *= 2
 
-    def __call__(self, m: np.ndarray) -> np.ndarray:
+    def __call__(self, m: np.ndarray, buf: _Scratch) -> np.ndarray:
         n, npad, b = self.n, self.npad, m.shape[1]
-        mp = np.zeros((npad + 1, b), dtype=m.dtype)  # row npad stays empty
+        mp = buf("tree.m", npad + 1, b, m.dtype)
         mp[:n] = m
+        mp[n:] = 0  # padding, and row npad: the empty row
         # counts are integers below 2**24: exact in float32
-        c1 = np.matmul(self.dense, mp[:npad].reshape(-1, self.block, b).astype(np.float32))
-        c1 = c1.reshape(npad, b).astype(m.dtype)
-        z_buf = np.empty((npad // 2 + npad // (2 * self.block), b), dtype=m.dtype)  # the first level's size
-        read_buf = np.empty((npad // 2, b), dtype=m.dtype)
+        mf = buf("tree.f", npad, b, np.float32)
+        np.copyto(mf, mp[:npad])
+        cf = buf("tree.cf", npad, b, np.float32)
+        np.matmul(self.dense, mf.reshape(-1, self.block, b), out=cf.reshape(-1, self.block, b))
+        c1 = buf("tree.c1", npad, b, m.dtype)
+        np.copyto(c1, cf, casting="unsafe")
+        z_buf = buf("tree.z", npad // 2 + npad // (2 * self.block), b, m.dtype)  # the first level's size
+        read_buf = buf("tree.read", npad // 2, b, m.dtype)
         for gather, read, s in self.levels:
-            z = np.take(mp, gather, axis=0, out=z_buf[:len(gather)], mode="clip")
+            z = _rows(mp, gather, z_buf[:len(gather)])
             _prefix(z.reshape(-1, s + 1, b))
-            c1.reshape(-1, 2, s, b)[:, 1] += np.take(z, read, axis=0, out=read_buf, mode="clip").reshape(-1, s, b)
+            c1.reshape(-1, 2, s, b)[:, 1] += _rows(z, read, read_buf).reshape(-1, s, b)
         return c1[:n]
 
 
@@ -341,25 +367,33 @@ class _Pair:
         yc = np.where(use, y - y[use].mean(), 0.0) if use.any() else np.zeros(n)
         self.moments = np.stack([use.astype(np.float64), xc, yc, xc * xc, yc * yc, xc * yc])
 
-    def stats(self, plan: _Plan, m: np.ndarray, mf: np.ndarray, bx: _ColumnBatch,
-              by: _ColumnBatch) -> dict[str, np.ndarray]:
+    def stats(self, plan: _Plan, m: np.ndarray, mf: np.ndarray, bx: _ColumnBatch, by: _ColumnBatch,
+              buf: _Scratch) -> dict[str, np.ndarray]:
         n, hn = float(plan.n), plan.hr[0]
-        mx, my = np.take(m, self.ox, axis=0), np.take(m, self.oy, axis=0)
-        csx, csy = _cumsum(mx), _cumsum(my)
+
+        def work(name: str) -> np.ndarray:
+            return buf(name, plan.n, m.shape[1], m.dtype)
+
+        mx, my = _rows(m, self.ox, work("mx")), _rows(m, self.oy, work("my"))
+        csx, csy = _cumsum(mx, work("csx")), _cumsum(my, work("csy"))
         # D[p] = sum_q m_q sign(x_p - x_q) sign(y_p - y_q) at X-position p. With C1 the copies before p
         # in both strict orders, Xpre and Ypre those before it in each, and GX, GY, GXY those tied with
         # it in x, y, both (tied pairs are concordant in the strict orders):
         # D = 2 (2 C1 - Xpre - Ypre) + n + GXY - GX - GY, every partial sum within [-2n, 2n].
-        d = self.tree(mx)
+        d = self.tree(mx, buf)
         d *= 2
         d -= csx
         d += mx
-        d -= np.take(csy - my, self.pi, axis=0)
+        d -= _rows(np.subtract(csy, my, out=work("t1")), self.pi, work("t2"))
         d *= 2
         d += plan.n
-        d += mx if self.joint.single else np.take(self.joint.totals(csx)[1], self.joint.of_pos, axis=0)
-        d -= np.take(bx.run_total, self.x_run, axis=0)
-        gy = np.take(by.run_total, self.y_run_at_x, axis=0)
+        if self.joint.single:
+            d += mx
+        else:
+            joint = self.joint.totals(csx, buf("joint", len(self.joint.ends), m.shape[1], m.dtype))[1]
+            d += _rows(joint, self.joint.of_pos, work("t1"))
+        d -= _rows(bx.run_total, self.x_run, work("t1"))
+        gy = _rows(by.run_total, self.y_run_at_x, work("gy"))
         d -= gy
         out: dict[str, np.ndarray] = {}
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -368,8 +402,9 @@ class _Pair:
             out["kendall_tau"] = np.clip(0.5 * _dot(mx, d) / np.sqrt((tot - xtie) * (tot - ytie)), -1, 1)
             # weighted tau: sum_p W_p D_p, W_p the weight of the ranks p's copies hold, g = H(n - copies
             # up to p) the weight of the ranks after them; both rankings, X- and Y-order
-            num1, v1 = _abel(plan.hr, csx, (d, gy))
-            num2, u2 = _abel(plan.hr, csy, (np.take(d, self.pinv, axis=0), np.take(bx.run_total, self.x_run_at_y, axis=0)))
+            num1, v1 = _abel(plan.hr, csx, (d, gy), buf)
+            num2, u2 = _abel(plan.hr, csy, (_rows(d, self.pinv, work("t1")), _rows(bx.run_total, self.x_run_at_y,
+                                                                                  work("t2"))), buf)
             rankings = ((num1, bx.tie_weight, v1 - hn), (num2, u2 - hn, by.tie_weight))
             wtot = hn * (n - 1)
             taus = []
@@ -414,29 +449,36 @@ class _Plan:
         self.hr = hc[::-1].copy()  # hr[c] = the weight of ranks n - c ... n - 1 from the top (H(n - c))
         self.ks = sorted(set(ks))
 
-    def resample_stats(self, m: np.ndarray) -> list[dict[str, np.ndarray]]:
-        """Every statistic of every pair for each resample; ``m`` [n, B] multiplicities in row order."""
+    def resample_stats(self, m: np.ndarray, buf: _Scratch | None = None) -> list[dict[str, np.ndarray]]:
+        """Every statistic of every pair for each resample; ``m`` [n, B] multiplicities in row order,
+        ``buf`` work arrays to reuse from the previous batch."""
+        buf = buf or _Scratch()
         m = np.asarray(m).astype(self.itype, copy=False)
-        mf = m.astype(np.float64)
-        batch = {c: self._column(self.cols[c], m) for c in self.used}
-        return [p.stats(self, m, mf, batch[p.i], batch[p.j]) for p in self.pairs]
+        mf = buf("mf", self.n, m.shape[1], np.float64)
+        np.copyto(mf, m)
+        batch = {c: self._column(c, m, buf) for c in self.used}
+        return [p.stats(self, m, mf, batch[p.i], batch[p.j], buf) for p in self.pairs]
 
-    def _column(self, col: _Column, m: np.ndarray) -> _ColumnBatch:
-        n, hn = self.n, self.hr[0]
-        at, tot = col.runs.totals(_cumsum(np.take(m, col.order, axis=0)))
+    def _column(self, c: int, m: np.ndarray, buf: _Scratch) -> _ColumnBatch:
+        n, hn, col, b = self.n, self.hr[0], self.cols[c], m.shape[1]
+        runs = len(col.runs.ends)
+        cs = _cumsum(_rows(m, col.order, buf("col.m", n, b, m.dtype)), buf("col.cs", n, b, m.dtype))
+        at, tot = col.runs.totals(cs, buf(f"col{c}.runs", runs, b, m.dtype))
         # weighted tau: run r holds the ranks from n - at[r] to n - at[r-1] - 1 from the top
-        tie_weight = _abel(self.hr, at, (tot,))[0] - hn
-        rank2 = 2 * at - tot + 1
+        tie_weight = _abel(self.hr, at, (tot,), buf)[0] - hn
+        rank2 = np.multiply(at, 2, out=buf("col.rank2", runs, b, m.dtype))
+        rank2 -= tot
+        rank2 += 1
         rank_ss = np.einsum("ij,ij,ij->j", tot, rank2, rank2, dtype=np.float64) / 4 - n * ((n + 1) / 2) ** 2
         top_m = top_before = None
         heads: dict[int, int] = {}
         if self.ks:
             top_m = np.take(m, col.top[:_head(m, col.top, self.ks[-1])], axis=0)
-            cs = _cumsum(top_m)
+            cs = _cumsum(top_m, np.empty_like(top_m))
             top_before = cs - top_m
             heads = {k: int((cs < k).sum(axis=0).max()) + 1 for k in self.ks}
-        return _ColumnBatch(tot, _dot(tot, tot), tie_weight, np.take(rank2, col.run_of_row, axis=0), rank_ss,
-                            top_m, top_before, heads)
+        return _ColumnBatch(tot, _dot(tot, tot), tie_weight, _rows(rank2, col.run_of_row, buf(f"col{c}.rank2", n, b, m.dtype)),
+                            rank_ss, top_m, top_before, heads)
 
 
 def _head(m: np.ndarray, order: np.ndarray, k: int) -> int:
@@ -475,8 +517,8 @@ _SHARED: dict[str, Any] = {}
 
 
 def _batches_stats(batches: list[tuple[int, int]]) -> list[dict[str, np.ndarray]]:
-    plan, idx = _SHARED["plan"], _SHARED["idx"]
-    parts = [plan.resample_stats(_multiplicities(plan.n, idx[lo:hi])) for lo, hi in batches]
+    plan, idx, buf = _SHARED["plan"], _SHARED["idx"], _Scratch()
+    parts = [plan.resample_stats(_multiplicities(plan.n, idx[lo:hi]), buf) for lo, hi in batches]
     return [{k: np.concatenate([p[i][k] for p in parts]) for k in parts[0][i]} for i in range(len(plan.pairs))]
 
 
@@ -488,7 +530,7 @@ def _bootstrap(plan: _Plan, resamples: int, seed: int, workers: int | None) -> l
     idx = bootstrap_indices(plan.n, resamples, seed)
     batches = [(lo, min(lo + CHUNK, resamples)) for lo in range(0, resamples, CHUNK)]
     workers = max(1, min(len(batches), workers if workers is not None else (os.cpu_count() or 1)))
-    if plan.n * resamples * len(plan.pairs) < 4_000_000 or "fork" not in multiprocessing.get_all_start_methods():
+    if plan.n * resamples * len(plan.pairs) < 2_000_000 or "fork" not in multiprocessing.get_all_start_methods():
         workers = 1  # small jobs: forking costs more than it saves
     parts = [batches[w * len(batches) // workers:(w + 1) * len(batches) // workers] for w in range(workers)]
     _SHARED.update(plan=plan, idx=idx)

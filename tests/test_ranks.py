@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from reports import rankcorr
+from reports import rankcorr, rankcorr_pairs
 from reports.ranks import _multiplicities, _Plan, bootstrap_indices, top_k_precision
 
 
@@ -31,15 +31,17 @@ def _scipy(x, y):
             "pearson_r": stats.pearsonr(x, y).statistic, "weighted_tau": stats.weightedtau(x, y).statistic}
 
 
-@pytest.mark.parametrize("n, levels", [(5, 3), (40, 4), (200, 10**9), (700, 25), (1500, 60)])
-def test_every_resample_equals_scipy_on_that_resample(n, levels):
-    """The vectorised bootstrap is the slow path exactly, ties (x, y, joint) and duplicates included."""
+@pytest.mark.parametrize("n, levels, resamples", [(5, 3, 12), (40, 4, 12), (200, 10**9, 12), (700, 25, 12),
+                                                  (1500, 60, 12), (17000, 400, 3)])
+def test_every_resample_equals_scipy_on_that_resample(n, levels, resamples):
+    """The vectorised bootstrap is the slow path exactly, ties (x, y, joint) and duplicates included
+    (n = 17,000: counts in int32 rather than int16)."""
     rng = np.random.default_rng(n)
     x = rng.integers(0, levels, n).astype(float) if levels < 10**9 else rng.normal(size=n)
     y = np.round(x + rng.normal(scale=2.0, size=n), 0 if levels < 10**9 else 6)
     ks = sorted({1, 3, max(1, n // 10)})
     plan = _Plan([x, y], [(0, 1)], ks, None)
-    idx = bootstrap_indices(n, 12, seed=3)
+    idx = bootstrap_indices(n, resamples, seed=3)
     fast = plan.resample_stats(_multiplicities(n, idx))[0]
     for b in range(len(idx)):
         xb, yb = x[idx[b]], y[idx[b]]
@@ -128,6 +130,25 @@ def nb201_pair():
     b = benchmarks.open("nb201")
     return (b.query_many("all", "cifar10-valid", "valid-accuracy", 12),
             b.query_many("all", "cifar10", "test-accuracy", 200))
+
+
+def test_a_study_of_pairs_equals_each_pairs_own_rankcorr():
+    """Pairs on the same rows share resamples and column work; pairs with other missing rows get their
+    own bootstrap; either way every number is the pair's own ``rankcorr``."""
+    rng = np.random.default_rng(7)
+    base = rng.normal(size=400)
+    cols = {name: np.round(base + rng.normal(scale=s, size=400), 1) for name, s in
+            (("a", 0.5), ("b", 1.0), ("c", 2.0), ("d", 0.3))}
+    cols["d"][[3, 50, 51]] = [np.nan, np.inf, -np.inf]  # pairs with d keep fewer rows
+    pairs = [("a", "b"), ("a", "c"), ("b", "c"), ("a", "d"), ("c", "d"), ("d", "b")]
+    for missing in ("drop", "last"):
+        kw = dict(bootstrap=150, seed=4, top=(5, 0.1), missing=missing)
+        study = rankcorr_pairs(cols, pairs, **kw)
+        for (x, y), r in zip(pairs, study):
+            assert r.to_dict() == rankcorr(cols[x], cols[y], x_name=x, y_name=y, **kw).to_dict(), (missing, x, y)
+    assert [r.n for r in study] == [400] * 6 and rankcorr_pairs(cols, pairs[3:], bootstrap=0)[0].n == 397
+    with pytest.raises(KeyError, match="column 'e'"):
+        rankcorr_pairs(cols, [("a", "e")])
 
 
 def test_worker_processes_do_not_change_the_result():
