@@ -504,12 +504,14 @@ def _starts(*cols: np.ndarray) -> np.ndarray:
 def _multiplicities(n: int, idx: np.ndarray) -> np.ndarray:
     """[n, B] copies of each row in each resample (``idx`` [B, n])."""
     b = idx.shape[0]
-    return np.bincount((idx * b + np.arange(b)[:, None]).ravel(), minlength=n * b).reshape(n, b)
+    return np.bincount((idx.astype(np.intp) * b + np.arange(b)[:, None]).ravel(), minlength=n * b).reshape(n, b)
 
 
 def bootstrap_indices(n: int, resamples: int, seed: int) -> np.ndarray:
-    """The resamples (rows drawn with replacement), [resamples, n]; the same for the same (n, seed)."""
-    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    """The resamples (rows drawn with replacement), [resamples, n]; the same for the same (n, seed).
+    Below 2**31 rows as int32: numpy draws the same 32-bit bounded stream for int32 and int64."""
+    dtype = np.int32 if n < 2**31 else np.int64
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n), dtype=dtype)
 
 
 _SHARED: dict[str, Any] = {}
