@@ -526,13 +526,8 @@ _SHARED: dict[str, Any] = {}
 
 
 def _batches_stats(batches: list[tuple[int, int]]) -> list[dict[str, np.ndarray]]:
-    """The statistics of these batches of resamples, with one BLAS thread: the batched small products
-    are too small to share, and idle BLAS threads spinning between them tripled the CPU time."""
-    from threadpoolctl import threadpool_limits
-
     plan, idx, buf = _SHARED["plan"], _SHARED["idx"], _Scratch()
-    with threadpool_limits(limits=1, user_api="blas"):
-        parts = [plan.resample_stats(_multiplicities(plan.n, idx[lo:hi], plan.itype), buf) for lo, hi in batches]
+    parts = [plan.resample_stats(_multiplicities(plan.n, idx[lo:hi], plan.itype), buf) for lo, hi in batches]
     return [{k: np.concatenate([p[i][k] for p in parts]) for k in parts[0][i]} for i in range(len(plan.pairs))]
 
 
@@ -609,6 +604,18 @@ def rankcorr_pairs(columns: Mapping[str, Any], pairs: Sequence[tuple[str, str]],
 def _rankcorr_many(arrays: list[np.ndarray], pairs: list[tuple[int, int]], labels: list[str], *,
                    top: Sequence[float], bootstrap: int, level: float, seed: int, missing: str,
                    weigher: Callable | None, workers: int | None) -> list[RankCorr]:
+    """The study, with one BLAS thread (forked workers inherit it): its products are small, and idle
+    BLAS threads spinning between them tripled the bootstrap's CPU time and doubled scipy's."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _rankcorr_groups(arrays, pairs, labels, top=top, bootstrap=bootstrap, level=level, seed=seed,
+                                missing=missing, weigher=weigher, workers=workers)
+
+
+def _rankcorr_groups(arrays: list[np.ndarray], pairs: list[tuple[int, int]], labels: list[str], *,
+                     top: Sequence[float], bootstrap: int, level: float, seed: int, missing: str,
+                     weigher: Callable | None, workers: int | None) -> list[RankCorr]:
     if missing not in MISSING:
         raise ValueError(f"missing must be one of {MISSING}, got {missing!r}")
     if not 0 < level < 1:
