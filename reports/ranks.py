@@ -165,7 +165,12 @@ def top_k_precision(x: np.ndarray, y: np.ndarray, k: int) -> float:
 # counts are int16 while n <= 16383 (every integer term below stays within [-2n, 2n]).
 
 CHUNK = 128
-"""Resamples per batch of array passes; work is split over processes by whole batches."""
+"""Resamples per batch of array passes (fewer for large n, so that a work array holds about 2M
+counts); work is split over processes by whole batches."""
+
+
+def _batch_size(n: int) -> int:
+    return max(8, min(CHUNK, (1 << 21) // max(n, 1)))
 
 
 def _count_type(n: int) -> type:
@@ -537,7 +542,8 @@ def _bootstrap(plan: _Plan, resamples: int, seed: int, workers: int | None) -> l
     import multiprocessing
 
     idx = bootstrap_indices(plan.n, resamples, seed)
-    batches = [(lo, min(lo + CHUNK, resamples)) for lo in range(0, resamples, CHUNK)]
+    size = _batch_size(plan.n)
+    batches = [(lo, min(lo + size, resamples)) for lo in range(0, resamples, size)]
     workers = max(1, min(len(batches), workers if workers is not None else (os.cpu_count() or 1)))
     if plan.n * resamples * len(plan.pairs) < 2_000_000 or "fork" not in multiprocessing.get_all_start_methods():
         workers = 1  # small jobs: forking costs more than it saves
