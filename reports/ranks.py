@@ -455,7 +455,7 @@ class _Plan:
         self.used = sorted({c for pair in pairs for c in pair})
         w = (lambda r: 1.0 / (1.0 + r)) if weigher is None else weigher
         hc = np.concatenate([[0.0], np.cumsum(np.asarray(w(np.arange(n, dtype=np.float64)), dtype=np.float64))])
-        self.hr = hc[::-1].copy()  # hr[c] = the weight of ranks n - c ... n - 1 from the top (H(n - c))
+        self.hr = hc[::-1].copy()  # hr[c]: the weight of all ranks above the bottom c (H(n - c))
         self.ks = sorted(set(ks))
 
     def resample_stats(self, m: np.ndarray, buf: _Scratch | None = None) -> list[dict[str, np.ndarray]]:
@@ -486,8 +486,8 @@ class _Plan:
             cs = _cumsum(top_m, np.empty_like(top_m))
             top_before = cs - top_m
             heads = {k: int((cs < k).sum(axis=0).max()) + 1 for k in self.ks}
-        return _ColumnBatch(tot, _dot(tot, tot), tie_weight, _rows(rank2, col.run_of_row, buf(f"col{c}.rank2", n, b, m.dtype)),
-                            rank_ss, top_m, top_before, heads)
+        rank2_rows = _rows(rank2, col.run_of_row, buf(f"col{c}.rank2", n, b, m.dtype))
+        return _ColumnBatch(tot, _dot(tot, tot), tie_weight, rank2_rows, rank_ss, top_m, top_before, heads)
 
 
 def _head(m: np.ndarray, order: np.ndarray, k: int) -> int:
@@ -596,7 +596,8 @@ def rankcorr_pairs(columns: Mapping[str, Any], pairs: Sequence[tuple[str, str]],
     names = list(columns)
     arrays = [_column(columns[k], None, str(k))[0] for k in names]
     if len({len(a) for a in arrays}) > 1:
-        raise ValueError(f"columns must be aligned: lengths {', '.join(f'{k}={len(a)}' for k, a in zip(names, arrays))}")
+        lengths = ", ".join(f"{k}={len(a)}" for k, a in zip(names, arrays))
+        raise ValueError(f"columns must be aligned: lengths {lengths}")
     index = {k: i for i, k in enumerate(names)}
     for pair in pairs:
         for k in pair:
@@ -647,8 +648,9 @@ def _rankcorr_groups(arrays: list[np.ndarray], pairs: list[tuple[int, int]], lab
         kept = [(k_in, k) for k_in, k in zip(top, ks_all) if k < n]  # the top n of n agree trivially
         boot: list[dict[str, np.ndarray]] = [{} for _ in members]
         if bootstrap:
-            plan = _Plan([values[c] for c in cols], [(cols.index(pairs[p][0]), cols.index(pairs[p][1])) for p in members],
-                         [k for _, k in kept], weigher, None if missing == "drop" else [pear[p] for p in members])
+            local = [(cols.index(pairs[p][0]), cols.index(pairs[p][1])) for p in members]
+            plan = _Plan([values[c] for c in cols], local, [k for _, k in kept], weigher,
+                         None if missing == "drop" else [pear[p] for p in members])
             boot = _bootstrap(plan, bootstrap, seed, workers)
         for p, b in zip(members, boot):
             i, j = pairs[p]

@@ -40,7 +40,8 @@ BAR_S = 10.0  # the six-column pairwise study on 2 cores
 @pytest.fixture(scope="module")
 def pair():
     b = benchmarks.open("nb201")
-    return b.query_many("all", "cifar10-valid", "valid-accuracy", 12), b.query_many("all", "cifar10", "test-accuracy", 200)
+    return (b.query_many("all", "cifar10-valid", "valid-accuracy", 12),
+            b.query_many("all", "cifar10", "test-accuracy", 200))
 
 
 def _scipy_resample(x, y, rows):
@@ -80,9 +81,10 @@ def test_bootstrap_kernel_vs_scipy_loop(benchmark, pair, scipy_loop):
     scipy_total = per_resample * RESAMPLES
     assert result.n == len(x)
     benchmark.extra_info.update(wall_s=ours, cpu_s=cpu, scipy_loop_cpu_s=scipy_total, ratio_cpu=scipy_total / cpu)
-    print(f"\n[perf] one pair, {RESAMPLES} resamples x 8 statistics, n={len(x)}: rankcorr {cpu:.2f} CPU-s, {ours:.2f} s "
-          f"wall (best of 3), one process; scipy loop {scipy_total:.1f} CPU-s ({per_resample * 1e3:.1f} ms/resample on "
-          f"{sample}) -> {scipy_total / cpu:.0f}x (cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f})")
+    print(f"\n[perf] one pair, {RESAMPLES} resamples x 8 statistics, n={len(x)}: rankcorr {cpu:.2f} CPU-s, "
+          f"{ours:.2f} s wall (best of 3), one process; scipy loop {scipy_total:.1f} CPU-s "
+          f"({per_resample * 1e3:.1f} ms/resample on {sample}) -> {scipy_total / cpu:.0f}x "
+          f"(cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f})")
 
 
 @pytest.mark.perf
