@@ -54,8 +54,8 @@ def test_every_resample_equals_scipy_on_that_resample(n, levels, resamples):
 def test_point_estimates_and_p_values_are_scipys(nb201_pair):
     x, y = nb201_pair
     r = rankcorr(x, y, bootstrap=0, top=(10, 0.05))
-    for name, ref in _scipy(x, y).items():
-        assert r.stats[name].value == ref
+    for name, ref in _scipy(x, y).items():  # scipy's sums can move by an ulp with the arrays' memory alignment
+        assert r.stats[name].value == pytest.approx(ref, rel=1e-14, abs=0), name
     assert r.stats["kendall_tau"].p_value == stats.kendalltau(x, y).pvalue
     assert r.stats["spearman_rho"].p_value == stats.spearmanr(x, y).pvalue
     assert r.stats["weighted_tau"].p_value is None
@@ -103,7 +103,7 @@ def test_non_finite_scores_are_dropped_with_a_count_or_ranked_last():
     xl[~np.isfinite(x)] = np.nanmin(x[np.isfinite(x)]) - 1
     yl[~np.isfinite(y)] = np.nanmin(y[np.isfinite(y)]) - 1
     assert last.stats["kendall_tau"].value == stats.kendalltau(xl, yl).statistic
-    assert last.stats["pearson_r"].n == 96 and last.stats["pearson_r"].value == stats.pearsonr(x[ok], y[ok]).statistic
+    assert last.stats["pearson_r"].n == 96 and last.stats["pearson_r"].value == pytest.approx(stats.pearsonr(x[ok], y[ok]).statistic, rel=1e-14)
     assert all(np.isfinite([s.value, s.ci_low, s.ci_high]).all() for s in last.stats.values())
 
 
