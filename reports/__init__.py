@@ -7,6 +7,6 @@ intervals, ``reports.ranks``), SPEC-driven studies over benchmarks and tables
 package except the CLI.
 """
 from .load import Results, load
-from .ranks import RankCorr, Stat, rankcorr
+from .ranks import RankCorr, Stat, rankcorr, rankcorr_pairs
 
-__all__ = ["RankCorr", "Results", "Stat", "load", "rankcorr"]
+__all__ = ["RankCorr", "Results", "Stat", "load", "rankcorr", "rankcorr_pairs"]

@@ -17,9 +17,7 @@ smaller is better, so the scores are negated; benchmark losses and times default
 from __future__ import annotations
 
 import itertools
-import os
 import re
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -29,7 +27,7 @@ import pandas as pd
 
 from suite.errors import DnasError
 
-from .ranks import RankCorr, rankcorr
+from .ranks import RankCorr, rankcorr_pairs
 
 _BENCH_PART = re.compile(r"^(?P<dataset>[^@/,]+)@(?P<epochs>\d+)/(?P<metric>[\w.-]+)$")
 _TABLE_OPTIONS = ("key", "format", "json-key", "agg", "label", "mode")
@@ -252,42 +250,21 @@ def dedupe_isomorphic(frame: pd.DataFrame, space: str, score_cols: Sequence[str]
     return kept, info
 
 
-def _one_pair(task: tuple[np.ndarray, np.ndarray, dict[str, Any]]) -> RankCorr:
-    x, y, kw = task
-    return rankcorr(x, y, **kw)
-
-
-def correlate(study: Study, *, pairwise: bool = False, workers: int | None = None, **kw: Any) -> list[RankCorr]:
-    """Every x against y (the last spec), or with ``pairwise`` every pair of specs; ``kw`` go to ``rankcorr``.
-
-    Several pairs run in ``workers`` processes (default: one per core)."""
+def correlate(study: Study, *, pairwise: bool = False, **kw: Any) -> list[RankCorr]:
+    """Every x against y (the last spec), or with ``pairwise`` every pair of specs; ``kw`` go to
+    ``rankcorr``. All pairs run as one study: pairs on the same rows share their bootstrap resamples
+    and each column's ranking, and each result equals that pair's own ``rankcorr``."""
     labels = [c.label for c in study.columns]
-    cols = {lab: np.asarray(study.frame[_frame_col(study, i)], dtype=np.float64)
-            for i, lab in enumerate(labels)}
+    cols = {lab: np.asarray(study.frame[_frame_col(study, i)], dtype=np.float64) for i, lab in enumerate(labels)}
     pairs = list(itertools.combinations(labels, 2)) if pairwise else [(lab, labels[-1]) for lab in labels[:-1]]
-    workers = min(len(pairs), workers or os.cpu_count() or 1)
-    parallel = workers > 1 and kw.get("bootstrap", 1) > 0
-    # pairs in parallel processes, each bootstrap in its own process then (no nested pools)
-    tasks = [(cols[xl], cols[yl], {**kw, "x_name": xl, "y_name": yl, **({"workers": 1} if parallel else {})})
-             for xl, yl in pairs]
-    if parallel:
-        import multiprocessing
-
-        # one pair per process: the resample kernels are many small numpy calls, which threads serialise
-        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            results = list(pool.map(_one_pair, tasks))
-    else:
-        results = [_one_pair(t) for t in tasks]
-    out = []
+    results = rankcorr_pairs(cols, pairs, **kw)
     for (xl, yl), r in zip(pairs, results):
         r.notes.update({k: v for k, v in study.notes.items() if k != "versions"})
         r.notes["versions"] = {xl: study.notes["versions"].get(xl), yl: study.notes["versions"].get(yl)}
         negated = [c.label for c in study.columns if c.negated and c.label in (xl, yl)]
         if negated:
             r.notes["negated"] = negated
-        out.append(r)
-    return out
+    return results
 
 
 def _frame_col(study: Study, i: int) -> str:
