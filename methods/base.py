@@ -38,6 +38,8 @@ COMMON_PARAMS: dict[str, Param] = {
     "arch_beta1": probability("architecture Adam beta1", 0.5),
     "arch_start_epoch": non_negative("first epoch with architecture updates", 0, int),
     "alpha_init": positive("std of the random initial architecture parameters", 1e-3, float),
+    "steps_per_epoch": non_negative("search steps per epoch at most (0: a full pass over the smaller search split); "
+                                    "for smoke runs and regression gates", 0, int),
 }
 
 NB201_PROTOCOL = {"epochs": 50, "batch_size": 64, "channels": 16, "depth": 5, "lr": 0.025, "lr_min": 0.001,

@@ -82,9 +82,31 @@ def read_yaml_config(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+def reset_peak_memory(device: str) -> None:
+    """Count peak memory afresh from here: a worker process may run several runs one after another.
+
+    CUDA: the allocator's peak; CPU (Linux): the process's resident-set high-water mark (VmHWM)."""
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:  # not Linux, or not allowed: the peak stays the process's
+        pass
+
+
 def _peak_memory_mb(device: str) -> float:
+    """Peak memory since ``reset_peak_memory`` (else since the process started), in MB."""
     if device.startswith("cuda"):
         return torch.cuda.max_memory_allocated() / 2**20
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -165,6 +187,7 @@ def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | No
         store = RunStore.create(out, name, config, env, unique=cfg.name is None)
         if progress:
             print_busy_note(threads)
+        reset_peak_memory(device)
         with store.writing():
             return _loop(store, method, train, valid, lookup, device, 0, [], progress, stop_after)
 
@@ -200,6 +223,7 @@ def resume_search(run_dir: str | os.PathLike, *, progress: bool = True, stop_aft
             store.start(wall_time_s=elapsed, resumed_from_epoch=start)
             if progress:
                 print_busy_note(n_threads)
+            reset_peak_memory(device)
             with store.writing():
                 return _loop(store, method, train, valid, lookup, device, start, rows, progress, stop_after)
     finally:
@@ -245,7 +269,7 @@ def _loop(store: RunStore, method: Any, train: Any, valid: Any, lookup: Lookup, 
     seed = store.config["seed"]
     tl = DeviceLoader(train, bs, device, augment=True, seed=seed)
     vl = DeviceLoader(valid, bs, device, augment=True, seed=seed + 10_000)
-    steps = min(len(tl), len(vl))
+    steps = min(len(tl), len(vl), hp.get("steps_per_epoch") or len(tl))
     epochs = hp["epochs"]
     check_every = 1 if device == "cpu" else 20
     store.progress(start, epochs)
