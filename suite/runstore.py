@@ -77,14 +77,14 @@ def cost_summary(seconds: float, device: str, params: float | None, flops: float
     The same record for searches and evaluations, so reports can add search and evaluation cost."""
     import torch
 
-    from suite.runner import _peak_memory_mb
+    from suite.device import peak_memory_mb
 
     gpus = world if device.startswith("cuda") else 0
     return {"wall_time_s": seconds, "device": device,
             "gpu": torch.cuda.get_device_name(torch.device(device)) if gpus else None, "gpu_count": gpus,
             "gpu_days": gpus * seconds / 86400 if gpus else None,
             "cpu_hours": None if gpus else world * seconds / 3600, "processes": world,
-            "peak_memory_mb": _peak_memory_mb(device), "params_m": params, "flops_m": flops}
+            "peak_memory_mb": peak_memory_mb(device), "params_m": params, "flops_m": flops}
 
 
 def _now() -> str:
