@@ -230,7 +230,7 @@ def _report_run(args: argparse.Namespace, store: Any, lines: dict[str, Any]) -> 
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from suite.runner import SearchConfig, read_yaml_config, resume_search, run_search
+    from suite.runs import SearchConfig, read_yaml_config, resume_search, run_search
 
     if args.resume:
         moved = _resume_only(args, ("config", "method", "space", "dataset", "seed", "device", "out", "name",
@@ -261,7 +261,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from benchmarks.training import EvalConfig, resume_training, run_training
+    from suite.runs import EvalConfig, resume_training, run_training
 
     if args.resume:
         moved = _resume_only(args, ("arch", "from_run", "protocol", "dataset", "seed", "device", "out", "name",
@@ -288,9 +288,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 overrides[flag] = True
         if args.epochs is not None:
             overrides["epochs"] = args.epochs
-        cfg = EvalConfig(arch, args.protocol, args.dataset, args.data_dir, args.protocol_dir, args.bench,
-                         0 if args.seed is None else args.seed, args.device or "auto", args.out or "runs",
-                         args.name, overrides, args.threads, from_run)
+        cfg = EvalConfig(arch, args.protocol, args.dataset, data_dir=args.data_dir, protocol_dir=args.protocol_dir,
+                         bench=args.bench, seed=0 if args.seed is None else args.seed, device=args.device or "auto",
+                         out=args.out or "runs", name=args.name, overrides=overrides, threads=args.threads,
+                         from_run=from_run)
         store = run_training(cfg, progress=not args.json)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return 0
@@ -565,7 +566,7 @@ def _rankcorr_supernet(args: argparse.Namespace) -> int:
     from suite.io import atomic_path, write_json
     from suite.oneshot import evaluate_archs, sample_indices
     from suite.checks import resolve_device
-    from suite.runner import restore_search
+    from suite.runs import restore_search
     from suite.runstore import open_run
 
     if args.x:
@@ -926,7 +927,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp)
     sp.set_defaults(func=cmd_search)
 
-    from benchmarks.protocols import PROTOCOLS
+    from suite.train.protocols import PROTOCOLS
 
     sp = sub.add_parser("evaluate", help="train an architecture from scratch under a published protocol")
     sp.add_argument("--arch", help="NB201 arch string or DARTS genotype string")

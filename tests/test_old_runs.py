@@ -49,7 +49,7 @@ def test_old_runs_load_and_list(old_runs):
 
 
 def test_old_search_resumes_to_the_uninterrupted_result(old_runs):
-    from suite.runner import resume_search
+    from suite.runs import resume_search
 
     store = resume_search(old_runs / "search-v0", progress=False)
     assert store.status["status"] == "completed"
@@ -57,8 +57,22 @@ def test_old_search_resumes_to_the_uninterrupted_result(old_runs):
 
 
 def test_old_evaluation_resumes_to_the_uninterrupted_result(old_runs):
-    from benchmarks.training import resume_training
+    from suite.runs import resume_training
 
     store = resume_training(old_runs / "eval-v0", progress=False)
     assert store.status["status"] == "completed"
     _same(store, "eval-v0")
+
+
+def test_protocol_dir_is_read_as_splits_dir(tmp_path):
+    """Configs, sweep files and callers of earlier versions name the split files' folder protocol_dir."""
+    from benchmarks.training import TrainingBenchmark
+    from suite.runs import EvalConfig, SearchConfig
+
+    cfg = SearchConfig.from_dict({"method": "darts-v1", "protocol_dir": str(tmp_path)})
+    assert cfg.splits_dir == str(tmp_path)
+    assert "protocol_dir" not in cfg.record() and cfg.record()["splits_dir"] == str(tmp_path)
+    assert EvalConfig("a", "nats-12", "digits", protocol_dir="p").splits_dir == "p"
+    assert TrainingBenchmark("nats-12", protocol_dir="p").kw["splits_dir"] == "p"
+    with pytest.raises(ValueError, match="splits_dir .protocol_dir is its former name"):
+        SearchConfig("darts-v1", splits_dir="a", protocol_dir="b")

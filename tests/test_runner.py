@@ -10,7 +10,7 @@ import torch
 from conftest import nan_step
 from suite.cli import main
 from suite.errors import DnasError
-from suite.runner import NonFiniteLoss, SearchConfig, resume_search, run_search
+from suite.runs import NonFiniteLoss, SearchConfig, resume_search, run_search
 from suite.runstore import open_run
 
 SMALL = {"channels": 8, "depth": 1, "batch_size": 32}
