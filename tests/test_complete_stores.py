@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import benchmarks
-from benchmarks.synthetic import _synth_chunk
+from synthetic import _synth_chunk
 from conftest import REAL_INDICES
 from suite.cli import main
 from suite.runs import Lookup
