@@ -2,10 +2,12 @@
 
 ``TrainingBenchmark(protocol).evaluate(arch, dataset, ...)`` shares the ``Benchmark`` interface
 with the tabular lookups; each evaluation is an evaluation run (``suite.runs.evaluate``) whose
-run directory holds the per-epoch metrics, checkpoints and cost.
+run directory (``Evaluation.run``) holds the per-epoch metrics, checkpoints and cost. ``dnas
+evaluate`` goes through this class too.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from suite.train.protocols import get_protocol
@@ -15,29 +17,46 @@ from .base import Benchmark, Evaluation
 
 
 class TrainingBenchmark(Benchmark):
-    """Evaluate by training from scratch; results and cost go to a run directory under ``out``."""
+    """Evaluate by training from scratch; results and cost go to a run directory under ``out``.
+
+    ``bench``: the tabular benchmark whose recorded numbers go beside the trained ones (default:
+    the space's built-in table, ``"none"`` for none); ``threads``: CPU threads (default: see
+    ``suite.checks.choose_threads``); ``protocol_dir``: the former name of ``splits_dir``."""
 
     kind = "training"
 
     def __init__(self, protocol: str, *, data_dir: str | None = None, splits_dir: str | None = None,
                  device: str = "auto", out: str = "runs", overrides: dict[str, Any] | None = None,
-                 progress: bool = True, protocol_dir: str | None = None) -> None:
-        """``protocol_dir``: the former name of ``splits_dir``."""
+                 progress: bool = True, bench: str | None = None, threads: int | None = None,
+                 protocol_dir: str | None = None) -> None:
         self.protocol = get_protocol(protocol, overrides)
         self.kw = {"data_dir": data_dir, "splits_dir": splits_dir or protocol_dir, "device": device, "out": out,
-                   "overrides": dict(overrides or {})}
+                   "overrides": dict(overrides or {}), "bench": bench, "threads": threads}
         self.progress = progress
 
     def datasets(self, epochs: int | None = None) -> list[str]:
         return list(self.protocol.datasets)
 
-    def evaluate(self, arch: Any, dataset: str, *, epochs: int | None = None, seed: Any = 0) -> Evaluation:
+    def evaluate(self, arch: Any, dataset: str, *, epochs: int | None = None, seed: Any = 0, name: str | None = None,
+                 from_run: str | None = None, stop_after: int | None = None) -> Evaluation:
+        """Train ``arch`` on ``dataset`` (``epochs`` replaces the protocol's); ``name`` names the run
+        directory, ``from_run`` records the search run the architecture came from."""
         from suite.runs.config import EvalConfig
         from suite.runs.evaluate import run_training
 
         overrides = {**self.kw["overrides"], **({"epochs": epochs} if epochs is not None else {})}
-        cfg = EvalConfig(str(arch), self.protocol.name, dataset, seed=seed, **{**self.kw, "overrides": overrides})
-        return evaluation_of(run_training(cfg, progress=self.progress))
+        cfg = EvalConfig(str(arch), self.protocol.name, dataset, seed=seed, name=name, from_run=from_run,
+                         **{**self.kw, "overrides": overrides})
+        return evaluation_of(run_training(cfg, progress=self.progress, stop_after=stop_after))
+
+    @staticmethod
+    def resume(run_dir: str | os.PathLike, *, progress: bool = True, stop_after: int | None = None,
+               **moved: Any) -> Evaluation:
+        """Continue an evaluation run from its last finished epoch (``moved``: data_dir, splits_dir,
+        bench, threads that changed since it started)."""
+        from suite.runs.evaluate import resume_training
+
+        return evaluation_of(resume_training(run_dir, progress=progress, stop_after=stop_after, **moved))
 
 
 def evaluation_of(store: Any) -> Evaluation:
@@ -51,4 +70,5 @@ def evaluation_of(store: Any) -> Evaluation:
             if f"{set_name}-{field}" in metrics and split != "train":
                 metrics[f"{split}-{field}"] = metrics[f"{set_name}-{field}"]
     return Evaluation(arch=final.get("arch", store.config.get("arch")), dataset=dataset, metrics=metrics,
-                      cost=final.get("cost", {}), source=f"trained ({final.get('protocol')}) in {store.path}")
+                      cost=final.get("cost", {}), source=f"trained ({final.get('protocol')}) in {store.path}",
+                      run=str(store.path))
