@@ -25,9 +25,9 @@ from suite.spaces.nb201 import OPS
 
 from . import metrics as M
 from . import nats
+from .metrics import ARCH_FORMATS
 from .store import StoreBuilder, TabularBenchmark, _Source, store_target
 
-ARCH_FORMATS = ("auto", "string", "index", "ops", "naslib")
 NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
 _EXACT_FLOATS = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 """pandas < 3 parses CSV floats approximately unless asked; 3.x parses them exactly by default."""
