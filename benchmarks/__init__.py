@@ -17,18 +17,19 @@ from .base import Benchmark, Evaluation
 from .builtin import BUILTIN, builtin_path
 
 if TYPE_CHECKING:
-    from .store import Best, SimulatedClock, TabularBenchmark
+    from .clock import SimulatedClock
+    from .store import Best, TabularBenchmark
 
 __all__ = ["BUILTIN", "Benchmark", "Best", "Evaluation", "SimulatedClock", "TabularBenchmark", "open"]
 
-_STORE_NAMES = ("Best", "SimulatedClock", "TabularBenchmark")
+_LAZY = {"Best": "store", "TabularBenchmark": "store", "SimulatedClock": "clock"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _STORE_NAMES:
-        from . import store
+    if name in _LAZY:
+        import importlib
 
-        return getattr(store, name)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
