@@ -299,10 +299,18 @@ class TabularBenchmark(Benchmark):
               iepoch: int | None = None) -> float:
         """One metric of one arch after ``iepoch`` (default: the last epoch) of the ``epochs`` schedule."""
         self._check_args(dataset=dataset, metric=metric, epochs=epochs, seed=seed, iepoch=iepoch)
+        return self._query(arch, dataset, metric, epochs, seed, iepoch)
+
+    def _resolve(self, dataset: str, metric: str, epochs: int, seed: Any,
+                 iepoch: int | None) -> tuple[_Group, Source, int | None, int]:
+        """The group, the metric's source, the seed row (None: mean) and the epoch a lookup reads."""
         grp = self._group(dataset, epochs)
-        src = self._source(grp, metric)
-        row = self._seed_row(grp, seed)
-        e = self._epoch(grp, iepoch)
+        return grp, self._source(grp, metric), self._seed_row(grp, seed), self._epoch(grp, iepoch)
+
+    def _query(self, arch: Any, dataset: str, metric: str, epochs: int, seed: Any = "mean",
+               iepoch: int | None = None) -> float:
+        """``query`` without its argument checks, for callers that made them."""
+        grp, src, row, e = self._resolve(dataset, metric, epochs, seed, iepoch)
         index = self.index(arch)
         slot = self._slot(index)
         present = self._present(grp)[:, slot]
@@ -335,10 +343,12 @@ class TabularBenchmark(Benchmark):
         """
         self._check_args(archs=archs, dataset=dataset, metric=metric, epochs=epochs, seed=seed, iepoch=iepoch,
                          as_frame=as_frame)
-        grp = self._group(dataset, epochs)
-        src = self._source(grp, metric)
-        row = self._seed_row(grp, seed)
-        e = self._epoch(grp, iepoch)
+        return self._query_many(archs, dataset, metric, epochs, seed, iepoch, as_frame)
+
+    def _query_many(self, archs: "Iterable[Any] | str", dataset: str, metric: str, epochs: int,
+                    seed: Any = "mean", iepoch: int | None = None, as_frame: bool = False):
+        """``query_many`` without its argument checks, for callers that made them."""
+        grp, src, row, e = self._resolve(dataset, metric, epochs, seed, iepoch)
         if isinstance(archs, str) and archs == "all":
             idx = np.arange(self.n_archs)
         elif isinstance(archs, np.ndarray) and archs.dtype.kind in "iu":
@@ -409,7 +419,7 @@ class TabularBenchmark(Benchmark):
         out: dict[str, float] = {}
         for m in grp.metrics:
             try:
-                out[m] = self.query(index, dataset, m, epochs, seed, iepoch)
+                out[m] = self._query(index, dataset, m, epochs, seed, iepoch)
             except KeyError:  # not evaluated at this epoch
                 pass
         for split in {m.split("-", 1)[0] for m in grp.metrics}:
@@ -432,7 +442,7 @@ class TabularBenchmark(Benchmark):
             if not any(k in grp.metrics for k in M.COST_KEYS):
                 raise ValueError(self._table_limit(grp, "the cost (FLOPs, params, latency, times)",
                                                    "it has no cost columns"))
-            return {k: self.query(index, dataset, k, epochs) for k in M.COST_KEYS if k in grp.metrics}
+            return {k: self._query(index, dataset, k, epochs) for k in M.COST_KEYS if k in grp.metrics}
         slot = self._slot(index)
         present = self._present(grp)[:, slot]
         rows = [k for k in range(len(present)) if present[k]]
@@ -472,7 +482,7 @@ class TabularBenchmark(Benchmark):
         mode = mode or M.default_mode(metric)
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
-        values = self.query_many("all", dataset, metric, epochs, seed, iepoch)
+        values = self._query_many("all", dataset, metric, epochs, seed, iepoch)
         ok = ~np.isnan(values)
         for key, cap in (("flops", flop_max), ("params", param_max)):
             if cap is not None:
@@ -488,7 +498,7 @@ class TabularBenchmark(Benchmark):
         grp = self._group(dataset, epochs)
         if key not in grp.costs:
             if key in grp.metrics:
-                return self.query_many("all", dataset, key, epochs)
+                return self._query_many("all", dataset, key, epochs)
             if self._is_table(grp):
                 raise ValueError(self._table_limit(grp, f"a {key} cap", f"it has no {key} column"))
             raise ValueError(f"this store has no {key} for {dataset}; cannot apply a {key} cap")
@@ -529,12 +539,12 @@ class TabularBenchmark(Benchmark):
         seeds = [s for k, s in enumerate(grp.seeds) if present[k]]
         seed = rng.choice(seeds)
         try:
-            acc = self.query(index, source, M.VALID_ACCURACY, epochs, seed, iepoch)
-            per_time = self.query(index, source, "valid-per-time", epochs, seed, iepoch)
+            acc = self._query(index, source, M.VALID_ACCURACY, epochs, seed, iepoch)
+            per_time = self._query(index, source, "valid-per-time", epochs, seed, iepoch)
         except KeyError:  # valid not evaluated at iepoch: the official API falls back to valtest
-            acc = self.query(index, source, M.VALTEST_ACCURACY, epochs, seed, iepoch)
-            per_time = self.query(index, dataset, "valid-per-time", epochs, rng.choice(seeds), None)
-        cost = self.query(index, source, "train-all-time", epochs, seed, iepoch) + per_time
+            acc = self._query(index, source, M.VALTEST_ACCURACY, epochs, seed, iepoch)
+            per_time = self._query(index, dataset, "valid-per-time", epochs, rng.choice(seeds), None)
+        cost = self._query(index, source, "train-all-time", epochs, seed, iepoch) + per_time
         latency = self.cost(index, dataset, epochs).get("latency")
         total = clock.advance(cost) if clock is not None else cost
         return acc, latency, cost, total
