@@ -22,7 +22,8 @@ from suite.io import clean_siblings, write_json, write_npz
 
 from . import metrics as M
 from . import nats
-from .store import StoreBuilder, _Source, store_target
+from .layout import PRESENT, Source, group_dir
+from .writer import StoreBuilder, store_target
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -187,8 +188,8 @@ def assemble(chunk_files: list[Path], archs: list[str], space: str, out: Path, v
             g = schema[key]
             seeds = sorted(g["seeds"])
             g["seeds"] = seeds
-            base = f"e{epochs}/{ds}/"
-            arr = {"present": builder.array(base + "present.npy", (len(seeds), builder.n_slots), bool, False)}
+            base = group_dir(epochs, ds)
+            arr = {"present": builder.array(base + PRESENT, (len(seeds), builder.n_slots), bool, False)}
             for series in sorted(g["series"]):
                 shape = (g["n_epochs"], len(seeds), builder.n_slots) if "." in series else (len(seeds), builder.n_slots)
                 arr[series] = builder.array(f"{base}{series}.npy", shape)
@@ -216,18 +217,18 @@ def assemble(chunk_files: list[Path], archs: list[str], space: str, out: Path, v
         for key in order:
             epochs, ds = key
             g = schema[key]
-            base = f"e{epochs}/{ds}/"
+            base = group_dir(epochs, ds)
             sets = [s for s in ("train", "x-valid", "x-test", "ori-test") if f"{s}.loss" in g["series"]]
-            metrics: dict[str, _Source] = {}
+            metrics: dict[str, Source] = {}
             for split, set_name in M.SPLIT_SETS.get(ds, {"train": "train"}).items():
                 if set_name not in sets:
                     continue
-                metrics[f"{split}-loss"] = _Source(f"{base}{set_name}.loss.npy", "value")
-                metrics[f"{split}-accuracy"] = _Source(f"{base}{set_name}.acc.npy", "value")
-                metrics[f"{split}-per-time"] = _Source(f"{base}{set_name}.alltime.npy", "per-time")
-                metrics[f"{split}-all-time"] = _Source(f"{base}{set_name}.alltime.npy", "value")
+                metrics[f"{split}-loss"] = Source(f"{base}{set_name}.loss.npy", "value")
+                metrics[f"{split}-accuracy"] = Source(f"{base}{set_name}.acc.npy", "value")
+                metrics[f"{split}-per-time"] = Source(f"{base}{set_name}.alltime.npy", "per-time")
+                metrics[f"{split}-all-time"] = Source(f"{base}{set_name}.alltime.npy", "value")
             if "train.acc5" in g["series"]:
-                metrics[M.TRAIN_TOP5] = _Source(f"{base}train.acc5.npy", "value")
+                metrics[M.TRAIN_TOP5] = Source(f"{base}train.acc5.npy", "value")
             costs = {c: f"{base}{c}.npy" for c in ("params", "flops", "latency") if c in g["series"]}
             builder.add_group(epochs, ds, g["n_epochs"], g["seeds"], metrics, costs, sets, config.get(ds))
         for arr in arrays.values():

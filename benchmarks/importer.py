@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,9 +24,11 @@ from suite.spaces.nb201 import OPS
 
 from . import metrics as M
 from . import nats
-from .store import StoreBuilder, TabularBenchmark, _Source, store_target
+from .metrics import ARCH_FORMATS
+from .layout import METADATA, PRESENT, Source, group_dir
+from .store import TabularBenchmark
+from .writer import StoreBuilder, store_target
 
-ARCH_FORMATS = ("auto", "string", "index", "ops", "naslib")
 NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
 _EXACT_FLOATS = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 """pandas < 3 parses CSV floats approximately unless asked; 3.x parses them exactly by default."""
@@ -86,7 +87,7 @@ def _resolve_order(space_name: str, order: str | os.PathLike | None) -> list[str
         home = torch_home()
         candidates = [home / f"{space.official_prefix}-simple", home / f"{space.official_prefix}.{nats.PICKLE_EXT}"]
     for path in candidates:
-        if (path / "metadata.json").is_file():
+        if (path / METADATA).is_file():
             store = TabularBenchmark(path)
             if store.space.name != space.name:
                 raise FormatError(f"--order {path} is a '{store.space.name}' store, not '{space.name}'")
@@ -305,7 +306,7 @@ def _existing_store(out: Path, space: str, version: str, dataset: str, epochs: i
             return None
         raise DnasError(f"{out} holds benchmark version {store.version!r}, not {version!r}: keep versions apart by "
                         f"importing into another --out (or pass --overwrite to replace that store)")
-    if (dataset, epochs) in store._groups and not overwrite:
+    if epochs in store.epochs_settings(dataset) and not overwrite:
         raise DnasError(f"{out} already holds {dataset} epochs={epochs} ({', '.join(store.metric_names(dataset, epochs))})"
                         f": pass --overwrite to replace that group")
     return store
@@ -315,16 +316,16 @@ def add_table_group(builder: StoreBuilder, dataset: str, epochs: int, columns: d
                     config: dict[str, Any]) -> None:
     """Write seed-mean final values (one float64 vector per metric, NaN = no value) as a store group."""
     n = len(builder.archs)
-    base = f"e{epochs}/{dataset}/"
+    base = group_dir(epochs, dataset)
     present = np.zeros(n, dtype=bool)
     for c in columns.values():
         present |= ~np.isnan(c)
-    builder.array(base + "present.npy", (1, n), bool, False)[0] = present
+    builder.array(base + PRESENT, (1, n), bool, False)[0] = present
     srcs = {}
     for name, col in columns.items():
         fname = name.replace("/", "_")
         builder.array(f"{base}m.{fname}.npy", (1, 1, n))[0, 0] = col
-        srcs[name] = _Source(f"{base}m.{fname}.npy", "value")
+        srcs[name] = Source(f"{base}m.{fname}.npy", "value")
     builder.add_group(epochs, dataset, 1, [None], srcs, {}, [], config)
 
 
@@ -332,18 +333,11 @@ def _write_group(out: Path, space: str, version: str, archs: list[str], dataset:
                  columns: dict[str, np.ndarray], source: dict[str, Any], existing: TabularBenchmark | None) -> Path:
     builder = StoreBuilder(out, get_space(space), version, archs, np.arange(len(archs)), {"kind": "tables"})
     try:
-        groups = []
         if existing is not None:
             for g in existing.meta["groups"]:
-                if (g["dataset"], int(g["epochs"])) == (dataset, epochs):
-                    continue
-                src_dir = existing.path / f"e{g['epochs']}" / g["dataset"]
-                dst_dir = builder.tmp / f"e{g['epochs']}" / g["dataset"]
-                shutil.copytree(src_dir, dst_dir)
-                groups.append(g)
-        builder.groups = groups
+                if (g["dataset"], int(g["epochs"])) != (dataset, epochs):
+                    builder.keep_group(existing.path, g)
         add_table_group(builder, dataset, epochs, columns, {"imported": source})
-        builder.source = {"kind": "tables"}
         return builder.finish()
     except BaseException:
         builder.abort()

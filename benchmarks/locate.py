@@ -9,7 +9,7 @@ from typing import Any
 from suite.spaces import SPACES
 
 from . import nats
-from .store import FORMAT
+from .layout import FORMAT, METADATA
 
 
 def torch_home() -> Path:
@@ -19,7 +19,7 @@ def torch_home() -> Path:
 
 def _store_summary(path: Path) -> dict[str, Any] | None:
     try:
-        meta = json.loads((path / "metadata.json").read_text())
+        meta = json.loads((path / METADATA).read_text())
     except (OSError, json.JSONDecodeError):
         return None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -36,7 +36,7 @@ def scan(root: str | os.PathLike | None = None) -> dict[str, Any]:
     found: list[dict[str, Any]] = []
     if root.is_dir():
         for entry in sorted([root, *[p for p in root.iterdir() if p.is_dir() or p.is_file()]]):
-            if entry.is_dir() and (entry / "metadata.json").is_file():
+            if entry.is_dir() and (entry / METADATA).is_file():
                 summary = _store_summary(entry)
                 if summary:
                     found.append(summary)
@@ -68,7 +68,7 @@ def builtin() -> list[dict[str, Any]]:
     for name in BUILTIN:
         summary = _store_summary(builtin_path(name))
         if summary:
-            meta = json.loads((builtin_path(name) / "metadata.json").read_text())
+            meta = json.loads((builtin_path(name) / METADATA).read_text())
             summary.update(kind="builtin", name=name, holds=meta.get("source", {}).get("holds"),
                            columns=[f"{g['dataset']}@{g['epochs']}/{m}" for g in meta["groups"] for m in g["metrics"]])
             out.append(summary)

@@ -1,4 +1,4 @@
-"""Metric and dataset names, in one place.
+"""Metric, dataset and architecture-format names, in one place.
 
 Metric names are NATS-Bench's own ``get_more_info`` keys (``test-accuracy``,
 ``valid-loss``, ``train-all-time`` ...), so a number here reads the same as in the paper's API.
@@ -18,7 +18,7 @@ ImageNet16-120  x-valid   x-test    ori-test
 """
 from __future__ import annotations
 
-DATASETS: tuple[str, ...] = ("cifar10-valid", "cifar10", "cifar100", "ImageNet16-120")
+from suite.names import NATS_DATASETS as DATASETS  # noqa: F401 - the datasets a table records
 
 SPLIT_SETS: dict[str, dict[str, str]] = {
     "cifar10-valid": {"train": "train", "valid": "x-valid", "test": "ori-test"},
@@ -41,6 +41,9 @@ TRAIN_TOP5 = "train-accuracy-top5"
 
 COST_KEYS: tuple[str, ...] = ("flops", "params", "latency")
 """Cost entries; FLOPs in millions, params in MB (millions), latency in seconds (batch 256)."""
+
+ARCH_FORMATS: tuple[str, ...] = ("auto", "string", "index", "ops", "naslib")
+"""How an imported table names architectures (``dnas bench import --arch-format``)."""
 
 
 def dataset_hint(dataset: str, metric: str | None = None) -> str:

@@ -1,17 +1,7 @@
-"""The suite's own columnar tabular-benchmark store: memory-mapped .npy arrays + metadata.json.
+"""Read a tabular store (``layout.py`` says what is on disk): vectorised, validating queries.
 
-Layout of a store directory::
-
-    metadata.json            format, version, space, benchmark version, groups (see below)
-    archs.txt                one arch string per line, official index order
-    slots.npy                int32 [n_archs]: column of each arch in the arrays, -1 = no record
-    e{E}/{dataset}/present.npy          bool    [n_seeds, n_slots]
-    e{E}/{dataset}/{set}.{field}.npy    float64 [n_epochs, n_seeds, n_slots]
-    e{E}/{dataset}/{params|flops|latency}.npy  float64 [n_seeds, n_slots]
-
-``E`` is the number of training epochs of a schedule (NATS-Bench's ``hp``). Arrays are laid
-out epoch-major so that one metric at one epoch for every arch is a single contiguous read.
-No pickle anywhere: reading a store never executes code from the file.
+``query()`` checks its arguments and ``_query()`` looks up; internal callers that checked
+already (``record``, ``cost``, ``simulate_train_eval``) call the lookup directly.
 """
 from __future__ import annotations
 
@@ -19,25 +9,24 @@ import json
 import numbers
 import os
 import random as _random
-import re
-import shutil
 from collections.abc import Iterable as _Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, NamedTuple
 
 import numpy as np
 
-from suite.checks import check_int, check_real, check_str, writable_dir
-from suite.errors import DnasError, FormatError, MissingFileError
-from suite.io import replace_dir, work_sibling, write_json
+from suite.checks import check_int, check_real, check_str
+from suite.errors import FormatError, MissingFileError
 from suite.spaces import Space, get_space
 
 from . import metrics as M
 from .base import Benchmark, Evaluation
+from .layout import ARCHS, FORMAT, FORMAT_VERSION, METADATA, PRESENT, SLOTS, Source, group_dir
 
-FORMAT = "dnas-suite/tabular"
-FORMAT_VERSION = 1
+if TYPE_CHECKING:
+    from .clock import SimulatedClock
+
 _ANY: Any = object()  # "not given" for ``_check_args``
 
 
@@ -45,14 +34,6 @@ class Best(NamedTuple):
     index: int
     arch: str
     value: float
-
-
-@dataclass(frozen=True)
-class _Source:
-    """Where a metric's numbers live: an array file and how to read it."""
-
-    file: str
-    kind: str  # "value" or "per-time" (all-time divided by the epoch count, after seed reduction)
 
 
 @dataclass
@@ -63,7 +44,7 @@ class _Group:
     dataset: str
     n_epochs: int
     seeds: list[int | None]
-    metrics: dict[str, _Source]
+    metrics: dict[str, Source]
     costs: dict[str, str]
     time_sets: list[str]
     config: dict[str, Any] = field(default_factory=dict)
@@ -72,7 +53,7 @@ class _Group:
     was not evaluated, and the time does not exist either (as in the official ``get_more_info``)."""
 
 
-def _evaluation_files(metrics: dict[str, _Source]) -> dict[str, tuple[str, ...]]:
+def _evaluation_files(metrics: dict[str, Source]) -> dict[str, tuple[str, ...]]:
     """For each ``{split}-per-time``/``{split}-all-time``, the loss and accuracy files of its split."""
     out = {}
     for name in metrics:
@@ -93,7 +74,7 @@ class TabularBenchmark(Benchmark):
         self.path = Path(path).expanduser()
         self.name = name or str(self.path)
         """How the store is named in messages and run configs: the built-in name, else its path."""
-        meta_file = self.path / "metadata.json"
+        meta_file = self.path / METADATA
         if not meta_file.is_file():
             raise MissingFileError(f"{self.path} is not a dnas-suite store (no metadata.json): "
                                    f"create one with 'dnas bench convert' or 'dnas bench import'")
@@ -113,7 +94,7 @@ class TabularBenchmark(Benchmark):
         self.n_archs: int = int(meta["n_archs"])
         self._groups: dict[tuple[str, int], _Group] = {}
         for g in meta["groups"]:
-            metrics = {k: _Source(**v) for k, v in g["metrics"].items()}
+            metrics = {k: Source(**v) for k, v in g["metrics"].items()}
             grp = _Group(int(g["epochs"]), g["dataset"], int(g["n_epochs"]), list(g["seeds"]), metrics,
                          dict(g.get("costs", {})), list(g.get("time_sets", [])), dict(g.get("config", {})),
                          _evaluation_files(metrics))
@@ -141,7 +122,7 @@ class TabularBenchmark(Benchmark):
     @property
     def slots(self) -> np.ndarray:
         if self._slots is None:
-            self._slots = self._array("slots.npy")
+            self._slots = self._array(SLOTS)
         return self._slots
 
     @property
@@ -155,7 +136,7 @@ class TabularBenchmark(Benchmark):
     def archs(self) -> list[str]:
         """Arch strings in official index order."""
         if self._archs is None:
-            self._archs = (self.path / "archs.txt").read_text().split("\n")[: self.n_archs]
+            self._archs = (self.path / ARCHS).read_text().split("\n")[: self.n_archs]
         return self._archs
 
     def index(self, arch: Any) -> int:
@@ -205,7 +186,7 @@ class TabularBenchmark(Benchmark):
         raise ValueError(f"epochs={epochs!r} is not recorded for {dataset}; choose one of "
                          f"{self.epochs_settings(dataset)} (the official hp settings of this store)")
 
-    def _source(self, grp: _Group, metric: str) -> _Source:
+    def _source(self, grp: _Group, metric: str) -> Source:
         src = grp.metrics.get(metric)
         if src is None:
             raise ValueError(f"metric {metric!r} is not recorded for {grp.dataset} (epochs={grp.epochs}); "
@@ -248,6 +229,10 @@ class TabularBenchmark(Benchmark):
                 f"{why}. It holds seed-mean final values only ({holds}). Per-epoch curves, seeds, iepoch and costs "
                 f"need the full NATS-Bench files: {download_hint(self.space)}, then run 'dnas bench convert --nats "
                 f"DIR --space {self.space.name} --out STORE' and open STORE instead")
+
+    def _present(self, grp: _Group) -> np.ndarray:
+        """bool [n_seeds, n_slots]: which runs of the group exist."""
+        return self._array(group_dir(grp.epochs, grp.dataset) + PRESENT)
 
     def _slot(self, index: int) -> int:
         slot = int(self.slots[index])
@@ -314,14 +299,21 @@ class TabularBenchmark(Benchmark):
               iepoch: int | None = None) -> float:
         """One metric of one arch after ``iepoch`` (default: the last epoch) of the ``epochs`` schedule."""
         self._check_args(dataset=dataset, metric=metric, epochs=epochs, seed=seed, iepoch=iepoch)
+        return self._query(arch, dataset, metric, epochs, seed, iepoch)
+
+    def _resolve(self, dataset: str, metric: str, epochs: int, seed: Any,
+                 iepoch: int | None) -> tuple[_Group, Source, int | None, int]:
+        """The group, the metric's source, the seed row (None: mean) and the epoch a lookup reads."""
         grp = self._group(dataset, epochs)
-        src = self._source(grp, metric)
-        row = self._seed_row(grp, seed)
-        e = self._epoch(grp, iepoch)
+        return grp, self._source(grp, metric), self._seed_row(grp, seed), self._epoch(grp, iepoch)
+
+    def _query(self, arch: Any, dataset: str, metric: str, epochs: int, seed: Any = "mean",
+               iepoch: int | None = None) -> float:
+        """``query`` without its argument checks, for callers that made them."""
+        grp, src, row, e = self._resolve(dataset, metric, epochs, seed, iepoch)
         index = self.index(arch)
         slot = self._slot(index)
-        base = f"e{grp.epochs}/{grp.dataset}/"
-        present = self._array(base + "present.npy")[:, slot]
+        present = self._present(grp)[:, slot]
         col = self._read(grp, metric, e, slot)
         if row is None:
             total, count = 0.0, 0
@@ -351,10 +343,12 @@ class TabularBenchmark(Benchmark):
         """
         self._check_args(archs=archs, dataset=dataset, metric=metric, epochs=epochs, seed=seed, iepoch=iepoch,
                          as_frame=as_frame)
-        grp = self._group(dataset, epochs)
-        src = self._source(grp, metric)
-        row = self._seed_row(grp, seed)
-        e = self._epoch(grp, iepoch)
+        return self._query_many(archs, dataset, metric, epochs, seed, iepoch, as_frame)
+
+    def _query_many(self, archs: "Iterable[Any] | str", dataset: str, metric: str, epochs: int,
+                    seed: Any = "mean", iepoch: int | None = None, as_frame: bool = False):
+        """``query_many`` without its argument checks, for callers that made them."""
+        grp, src, row, e = self._resolve(dataset, metric, epochs, seed, iepoch)
         if isinstance(archs, str) and archs == "all":
             idx = np.arange(self.n_archs)
         elif isinstance(archs, np.ndarray) and archs.dtype.kind in "iu":
@@ -364,8 +358,7 @@ class TabularBenchmark(Benchmark):
         else:
             idx = np.fromiter((self.index(a) for a in archs), dtype=np.int64)
         slots = self.slots[idx]
-        base = f"e{grp.epochs}/{grp.dataset}/"
-        present = self._array(base + "present.npy")
+        present = self._present(grp)
         missing = slots < 0
         in_order = (isinstance(archs, str) and archs == "all") or np.array_equal(idx, np.arange(self.n_archs))
         if in_order and self._identity_slots:
@@ -395,7 +388,7 @@ class TabularBenchmark(Benchmark):
             raise ValueError(self._table_limit(grp, f"a per-epoch curve of {metric}", "it holds only the last epoch"))
         row = self._seed_row(grp, seed)
         slot = self._slot(self.index(arch))
-        present = self._array(f"e{grp.epochs}/{grp.dataset}/present.npy")[:, slot]
+        present = self._present(grp)[:, slot]
         vals = self._read(grp, metric, slice(None), slot).T  # [seeds, epochs]
         if row is None:
             if not present.any():
@@ -418,7 +411,7 @@ class TabularBenchmark(Benchmark):
         self._check_args(dataset=dataset, epochs=epochs, seed=seed, iepoch=iepoch)
         grp = self._group(dataset, epochs)
         index = self.index(arch)
-        present = self._array(f"e{grp.epochs}/{grp.dataset}/present.npy")[:, self._slot(index)]
+        present = self._present(grp)[:, self._slot(index)]
         row = self._seed_row(grp, seed)
         if not (present.any() if row is None else present[row]):
             raise KeyError(f"arch {self.archs[index]} (index {index}) has no {dataset} run for epochs={epochs}, "
@@ -426,7 +419,7 @@ class TabularBenchmark(Benchmark):
         out: dict[str, float] = {}
         for m in grp.metrics:
             try:
-                out[m] = self.query(index, dataset, m, epochs, seed, iepoch)
+                out[m] = self._query(index, dataset, m, epochs, seed, iepoch)
             except KeyError:  # not evaluated at this epoch
                 pass
         for split in {m.split("-", 1)[0] for m in grp.metrics}:
@@ -449,10 +442,9 @@ class TabularBenchmark(Benchmark):
             if not any(k in grp.metrics for k in M.COST_KEYS):
                 raise ValueError(self._table_limit(grp, "the cost (FLOPs, params, latency, times)",
                                                    "it has no cost columns"))
-            return {k: self.query(index, dataset, k, epochs) for k in M.COST_KEYS if k in grp.metrics}
+            return {k: self._query(index, dataset, k, epochs) for k in M.COST_KEYS if k in grp.metrics}
         slot = self._slot(index)
-        base = f"e{grp.epochs}/{grp.dataset}/"
-        present = self._array(base + "present.npy")[:, slot]
+        present = self._present(grp)[:, slot]
         rows = [k for k in range(len(present)) if present[k]]
         if not rows:
             raise KeyError(f"arch {self.archs[index]} (index {index}) has no {dataset} record for epochs={epochs}")
@@ -470,7 +462,7 @@ class TabularBenchmark(Benchmark):
                 vals = [vals[seeds.index(888)]]  # the official fix for legacy weight migration
             info[key] = sum(vals) / len(vals)
         for name in grp.time_sets:
-            arr = self._array(f"{base}{name}.alltime.npy")
+            arr = self._array(f"{group_dir(grp.epochs, grp.dataset)}{name}.alltime.npy")
             totals = [float(arr[grp.n_epochs - 1, k, slot]) for k in rows]
             label = "train" if name == "train" else name
             if np.isnan(totals[0]):
@@ -490,7 +482,7 @@ class TabularBenchmark(Benchmark):
         mode = mode or M.default_mode(metric)
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
-        values = self.query_many("all", dataset, metric, epochs, seed, iepoch)
+        values = self._query_many("all", dataset, metric, epochs, seed, iepoch)
         ok = ~np.isnan(values)
         for key, cap in (("flops", flop_max), ("params", param_max)):
             if cap is not None:
@@ -506,12 +498,12 @@ class TabularBenchmark(Benchmark):
         grp = self._group(dataset, epochs)
         if key not in grp.costs:
             if key in grp.metrics:
-                return self.query_many("all", dataset, key, epochs)
+                return self._query_many("all", dataset, key, epochs)
             if self._is_table(grp):
                 raise ValueError(self._table_limit(grp, f"a {key} cap", f"it has no {key} column"))
             raise ValueError(f"this store has no {key} for {dataset}; cannot apply a {key} cap")
         vals = self._array(grp.costs[key])
-        present = self._array(f"e{grp.epochs}/{grp.dataset}/present.npy")
+        present = self._present(grp)
         has = np.nonzero(self.slots >= 0)[0]
         s = self.slots[has]
         out = np.full(self.n_archs, np.nan)
@@ -543,16 +535,16 @@ class TabularBenchmark(Benchmark):
             raise ValueError(self._table_limit(grp, "simulate_train_eval", "it needs per-seed values and times"))
         index = self.index(arch)
         slot = self._slot(index)
-        present = self._array(f"e{grp.epochs}/{grp.dataset}/present.npy")[:, slot]
+        present = self._present(grp)[:, slot]
         seeds = [s for k, s in enumerate(grp.seeds) if present[k]]
         seed = rng.choice(seeds)
         try:
-            acc = self.query(index, source, M.VALID_ACCURACY, epochs, seed, iepoch)
-            per_time = self.query(index, source, "valid-per-time", epochs, seed, iepoch)
+            acc = self._query(index, source, M.VALID_ACCURACY, epochs, seed, iepoch)
+            per_time = self._query(index, source, "valid-per-time", epochs, seed, iepoch)
         except KeyError:  # valid not evaluated at iepoch: the official API falls back to valtest
-            acc = self.query(index, source, M.VALTEST_ACCURACY, epochs, seed, iepoch)
-            per_time = self.query(index, dataset, "valid-per-time", epochs, rng.choice(seeds), None)
-        cost = self.query(index, source, "train-all-time", epochs, seed, iepoch) + per_time
+            acc = self._query(index, source, M.VALTEST_ACCURACY, epochs, seed, iepoch)
+            per_time = self._query(index, dataset, "valid-per-time", epochs, rng.choice(seeds), None)
+        cost = self._query(index, source, "train-all-time", epochs, seed, iepoch) + per_time
         latency = self.cost(index, dataset, epochs).get("latency")
         total = clock.advance(cost) if clock is not None else cost
         return acc, latency, cost, total
@@ -574,110 +566,3 @@ class TabularBenchmark(Benchmark):
 
     def __repr__(self) -> str:
         return f"TabularBenchmark({self.version}, space={self.space.name}, name={self.name!r})"
-
-
-class SimulatedClock:
-    """Time that a table-lookup search stands for, without waiting it (seconds)."""
-
-    def __init__(self) -> None:
-        self.elapsed = 0.0
-
-    def advance(self, seconds: float) -> float:
-        self.elapsed += seconds
-        return self.elapsed
-
-
-# ---- writing ---------------------------------------------------------------------------------
-
-_STORE_FILES = ("metadata.json", "archs.txt", "slots.npy")
-_GROUP_DIR = re.compile(r"e\d+")
-
-
-def _foreign_entry(path: Path) -> str | None:
-    """Why ``path`` is not a store of ours (what it holds that a store does not), or None."""
-    meta = path / "metadata.json"
-    try:
-        data = json.loads(meta.read_text())
-    except (OSError, ValueError):
-        return "no readable metadata.json"
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        return "its metadata.json is not a dnas-suite store's"
-    for p in sorted(path.rglob("*")):
-        rel = p.relative_to(path)
-        ok = (p.is_file() and not p.is_symlink() and len(rel.parts) == 1 and rel.name in _STORE_FILES) or \
-            (_GROUP_DIR.fullmatch(rel.parts[0]) is not None and not p.is_symlink()
-             and (p.is_dir() or (len(rel.parts) > 1 and p.suffix == ".npy")))
-        if not ok:
-            return f"it holds {rel}"
-    return None
-
-
-def store_target(out: str | os.PathLike, flag: str = "--out") -> bool:
-    """Whether ``out`` holds a store of ours (True) or is free to create (False: missing or empty).
-
-    Anything else (a file, a link, a directory with other content) is refused with one line: a
-    store write never replaces what the suite did not make."""
-    out = Path(out).expanduser()
-    if out.is_symlink():
-        raise DnasError(f"{flag} {out} is a symbolic link: give the directory it points to")
-    if out.exists() and not out.is_dir():
-        raise DnasError(f"{flag} {out} is a file, not a store: only a dnas-suite store is ever replaced; "
-                        f"choose another {flag}")
-    if not out.exists() or not any(out.iterdir()):
-        writable_dir(out, flag)
-        return False
-    why = _foreign_entry(out)
-    if why is not None:
-        raise DnasError(f"{flag} {out} is not a dnas-suite store ({why}): only a store is ever replaced; "
-                        f"choose another {flag}")
-    writable_dir(out.parent, flag)
-    return True
-
-class StoreBuilder:
-    """Writes a store into a temporary sibling directory and moves it into place at ``finish``."""
-
-    def __init__(self, out: str | os.PathLike, space: Space, benchmark_version: str, archs: Sequence[str],
-                 slot_indices: np.ndarray, source: dict[str, Any]) -> None:
-        self.out = Path(out)
-        self.tmp = work_sibling(self.out, "tmp")  # .NAME.tmp-PID@HOST: a killed writer's is cleaned next time
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
-        self.tmp.mkdir(parents=True)
-        self.space, self.version, self.source = space, benchmark_version, source
-        self.archs = list(archs)
-        self.slot_indices = np.asarray(slot_indices, dtype=np.int64)
-        slots = np.full(len(self.archs), -1, dtype=np.int32)
-        slots[self.slot_indices] = np.arange(len(self.slot_indices), dtype=np.int32)
-        np.save(self.tmp / "slots.npy", slots)
-        (self.tmp / "archs.txt").write_text("\n".join(self.archs))
-        self.groups: list[dict[str, Any]] = []
-
-    @property
-    def n_slots(self) -> int:
-        return len(self.slot_indices)
-
-    def array(self, rel: str, shape: tuple[int, ...], dtype: Any = np.float64, fill: Any = np.nan) -> np.ndarray:
-        """A writable memory-mapped array at ``rel`` inside the store being built."""
-        file = self.tmp / rel
-        file.parent.mkdir(parents=True, exist_ok=True)
-        arr = np.lib.format.open_memmap(file, mode="w+", dtype=dtype, shape=shape)
-        arr[...] = fill
-        return arr
-
-    def add_group(self, epochs: int, dataset: str, n_epochs: int, seeds: list[int | None],
-                  metrics: dict[str, _Source], costs: dict[str, str], time_sets: list[str],
-                  config: dict[str, Any] | None = None) -> None:
-        self.groups.append({"epochs": int(epochs), "dataset": dataset, "n_epochs": int(n_epochs), "seeds": seeds,
-                            "metrics": {k: {"file": v.file, "kind": v.kind} for k, v in metrics.items()},
-                            "costs": costs, "time_sets": time_sets, "config": config or {}})
-
-    def finish(self) -> Path:
-        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "space": self.space.name,
-                "benchmark_version": self.version, "n_archs": len(self.archs), "groups": self.groups,
-                "source": self.source}
-        write_json(self.tmp / "metadata.json", meta)
-        replace_dir(self.tmp, self.out)
-        return self.out
-
-    def abort(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)

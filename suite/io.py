@@ -10,9 +10,10 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @contextlib.contextmanager
@@ -42,6 +43,8 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     """Write an uncompressed .npz atomically (no pickled objects allowed)."""
+    import numpy as np  # here, so that importing this module (every CLI command does) stays light
+
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)

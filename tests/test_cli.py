@@ -73,3 +73,24 @@ def test_console_script_is_installed():
     assert exe, "the package must be installed (pip install -e .) so that 'dnas' is on PATH"
     res = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and "bench" in res.stdout
+
+
+HEAVY = ("torch", "pandas", "scipy", "matplotlib", "sklearn", "benchmarks.store", "reports")
+"""What a command imports only when it runs, never to print help or a list."""
+
+
+@pytest.mark.parametrize("argv, allowed", [
+    (["--help"], ()),
+    (["bench", "import", "--help"], ()),
+    (["regress", "--help"], ()),
+    (["list", "methods"], ("torch",)),  # the method registry imports the method files, which build torch modules
+])
+def test_light_commands_import_little(argv, allowed):
+    code = ("import contextlib, io, sys\nfrom suite.cli import main\nout = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out):\n    try:\n        main(sys.argv[1:])\n    except SystemExit:\n"
+            "        pass\nprint(out.getvalue().count('\\n'), *sorted(m for m in %r if m in sys.modules))" % (HEAVY,))
+    res = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    lines, *loaded = res.stdout.split()
+    assert int(lines) > 1  # it printed the help or the list
+    assert set(loaded) <= set(allowed), f"dnas {' '.join(argv)} imported {loaded}"

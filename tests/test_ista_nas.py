@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from methods import create_method
-from methods.ista_nas import lasso_fista, lasso_sklearn, pick_slots
+from methods._sparse import lasso_fista, lasso_sklearn
+from methods.ista_nas import pick_slots
 from suite.spaces import darts
 from suite.spaces.nb201 import OPS as NB201_OPS
 from suite.testing import TINY, tiny_batch

@@ -1,7 +1,7 @@
 """The package's layers: every import (function-level ones included) points down, never up.
 
     cli ─> apps (sweep, quickstart, testing) ─> runs ─> methods, benchmarks ─> engine (suite.train)
-        ─> parts (data, spaces, runstore) ─> foundation (errors, io, params, checks, device)
+        ─> parts (data, spaces, runstore) ─> foundation (errors, io, params, checks, device, names)
     reports ─> benchmarks, parts, foundation (reads run directories and benchmarks; only apps and cli import it)
 
 Read from the source with ``ast``, so a lazy import inside a function counts as much as one at the top.
@@ -16,7 +16,8 @@ PACKAGES = ("suite", "methods", "benchmarks", "reports")
 
 LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # layer: (modules it holds, by name prefix; layers below it that it may import)
-    "foundation": (("suite", "suite.errors", "suite.io", "suite.params", "suite.checks", "suite.device"), ()),
+    "foundation": (("suite", "suite.errors", "suite.io", "suite.params", "suite.checks", "suite.device", "suite.names"),
+                   ()),
     "parts": (("suite.data", "suite.spaces", "suite.runstore"), ("foundation",)),
     "engine": (("suite.train", "suite.oneshot"), ("foundation", "parts")),
     "methods": (("methods",), ("foundation", "parts", "engine")),

@@ -76,3 +76,16 @@ def test_protocol_dir_is_read_as_splits_dir(tmp_path):
     assert TrainingBenchmark("nats-12", protocol_dir="p").kw["splits_dir"] == "p"
     with pytest.raises(ValueError, match="splits_dir .protocol_dir is its former name"):
         SearchConfig("darts-v1", splits_dir="a", protocol_dir="b")
+
+
+def test_cli_resume_with_the_former_protocol_dir_flag(old_runs, tmp_path, capsys):
+    """``--protocol-dir`` still works (with a note); the resumed run's config says splits_dir from then on."""
+    from suite.cli import main
+
+    assert main(["search", "--resume", str(old_runs / "search-v0"), "--protocol-dir", str(tmp_path), "--json"]) == 0
+    assert "--protocol-dir is now --splits-dir" in capsys.readouterr().err
+    config = open_run(old_runs / "search-v0").config
+    assert config["splits_dir"] == str(tmp_path) and "protocol_dir" not in config
+    assert main(["evaluate", "--resume", str(old_runs / "eval-v0"), "--splits-dir", str(tmp_path), "--json"]) == 0
+    assert '"status": "completed"' in capsys.readouterr().out
+    assert open_run(old_runs / "eval-v0").config["splits_dir"] == str(tmp_path)

@@ -52,11 +52,11 @@ def stalled(self, state):
 runstore.RunStore.save_checkpoint = stalled
 """
 STALL_STORE = """
-from benchmarks import store
+from benchmarks import writer
 def stalled(self):
     Path(sys.argv[1]).touch()  # the new store is written beside --out, not yet moved in
     time.sleep(600)
-store.StoreBuilder.finish = stalled
+writer.StoreBuilder.finish = stalled
 """
 
 

@@ -464,3 +464,20 @@ def test_ray_sweep_equals_local_and_survives_a_killed_worker(local_sweep, ray_cl
         expected = ["resume after epoch 1 -> completed"] if run.id == victim else ["start -> completed"]
         assert writes(sweep.out, run.id) == expected, attempts(sweep.out, run.id)
     assert_same_stores(local.out, sweep.out, [r.id for r in sweep.runs])
+
+
+def test_a_finished_sweep_feeds_report_and_baseline_directly(local_sweep, tmp_path, capsys):
+    """Hand-off: the sweep's output directory is what `dnas report` and `dnas baseline save` take."""
+    sweep, _ = local_sweep
+    assert main(["report", str(sweep.out), "--out", str(tmp_path / "report"), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (tmp_path / "report" / "report.html").is_file(), shown
+    comparison = pd.read_csv(next((tmp_path / "report" / "tables").glob("*.csv")))
+    assert {"darts-v1", "gdas"} <= set(comparison.astype(str).stack()), comparison
+
+    baseline = tmp_path / "baseline.jsonl"
+    assert main(["baseline", "save", str(sweep.out), "--out", str(baseline), "--metric", "derived_weight"]) == 0
+    capsys.readouterr()
+    assert main(["regress", str(sweep.out), "--baseline", str(baseline), "--mode", "changed"]) == 0
+    verdict = capsys.readouterr().out
+    assert "darts-v1" in verdict and "gdas" in verdict

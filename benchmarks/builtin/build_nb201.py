@@ -22,7 +22,7 @@ from suite.errors import DnasError
 from suite.spaces import get_space
 
 from ..importer import _resolve_order, add_table_group, arch_indices, read_table
-from ..store import StoreBuilder
+from ..writer import StoreBuilder
 from . import HERE
 
 VERSION = "NATS-tss-v1_0-3ffb9"

@@ -15,6 +15,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from suite.names import NATS_DATASETS
 from suite.params import Param, choice, non_negative, positive, probability, resolve
 
 
@@ -62,7 +63,6 @@ def _spec(defaults: dict[str, Any]) -> dict[str, Param]:
 
 _NATS = {"batch_size": 256, "lr": 0.1, "lr_min": 0.0, "schedule": "cosine-step", "momentum": 0.9, "nesterov": True,
          "weight_decay": 5e-4, "channels": 16, "depth": 5}
-NATS_DATASETS = ("cifar10-valid", "cifar10", "cifar100", "ImageNet16-120")
 
 PROTOCOLS: dict[str, Protocol] = {
     "nats-200": Protocol("nats-200", "nb201", NATS_DATASETS, resolve("nats-200", _spec({**_NATS, "epochs": 200}), {}),

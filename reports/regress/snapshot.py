@@ -1,0 +1,262 @@
+"""What a regression compares: groups, verdict settings, and the numbers of run stores (``collect``)."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping, NamedTuple
+
+import numpy as np
+
+from suite.errors import DnasError
+
+from ..load import _read_json, is_lookup, load
+
+DIGITS = 8
+"""Significant digits kept of every number in a baseline (float32 results carry about 7)."""
+DERIVED_WEIGHT = "derived_weight"
+"""Final-epoch statistic: the share of its edge's architecture weight each derived op holds, averaged."""
+CONFIG_IGNORED = ("seed", "name", "out", "data_dir", "splits_dir", "protocol_dir", "bench", "from_run")
+"""Config keys that say where a run lives, not what it computes: not compared."""
+ENV_COMPARED = ("dnas_suite", "python", "torch", "numpy", "device", "cpu_threads", "gpu", "cuda")
+"""Environment fields an exact replay depends on."""
+ENV_KEPT = (*ENV_COMPARED, "platform", "git_commit", "git_dirty")
+"""Environment fields a baseline records (the rest, like the host name, only make diffs noisy)."""
+NOT_COMPARED = ("epoch", "arch", "arch_weights", "epoch_time_s", "wall_time_s", "device", "peak_memory_mb")
+"""Per-epoch columns that are times, places or raw weights (``arch`` is compared on its own)."""
+_EPOCH_IDENT = ("run", "path", "kind", "space", "dataset", "seed", "status", "bench_version", "config_hash", "method",
+                "source_seed")
+"""Columns ``reports.load`` adds to every epoch row to say which run it is."""
+COST = {"search_wall_time_s": "time_threshold", "peak_memory_mb": "memory_threshold"}
+"""Cost metric -> the relative threshold setting that gates it (lower is better)."""
+
+
+class Group(NamedTuple):
+    """What a verdict is about: runs of one method, space, dataset, benchmark version and epochs."""
+
+    method: str
+    space: str
+    dataset: str
+    bench_version: str
+    epochs: int
+
+    def label(self) -> str:
+        return f"{self.method} {self.space} {self.dataset} {self.bench_version} {self.epochs} ep"
+
+    def to_json(self) -> dict[str, Any]:
+        return self._asdict()
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """How verdicts are made; a baseline carries its own, which the command line may override.
+
+    ``metrics``: the quality metrics of the worse verdict (empty: the primary looked-up accuracy);
+    ``min_effect``: per metric, the smallest mean change in the wrong direction that counts as worse
+    (metrics not named: 1.0 for accuracies in %, 0.01 for ``derived_weight``, else 0);
+    ``time_threshold`` / ``memory_threshold``: relative cost increase that counts as worse (None: off)."""
+
+    metrics: tuple[str, ...] = ()
+    min_effect: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    alpha: float = 0.05
+    time_threshold: float | None = 1.0
+    memory_threshold: float | None = 0.25
+    rtol: float = 1e-6
+    atol: float = 1e-9
+    n_resamples: int = 10_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
+        for name in ("time_threshold", "memory_threshold"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a number >= 0 or None (off), got {v!r}")
+        for k, v in self.min_effect.items():
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"the minimum effect of {k} must be a number >= 0, got {v!r}")
+        if self.rtol < 0 or self.atol < 0:
+            raise ValueError(f"rtol and atol must be >= 0, got {self.rtol}, {self.atol}")
+
+    def effect(self, metric: str) -> float:
+        """The minimum effect of ``metric``: as set, else a default by kind."""
+        if metric in self.min_effect:
+            return float(self.min_effect[metric])
+        if "accuracy" in metric:
+            return 1.0
+        return 0.01 if metric == DERIVED_WEIGHT else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["metrics"] = list(self.metrics)
+        d["min_effect"] = dict(sorted(self.min_effect.items()))
+        return d
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Settings":
+        known = {f.name for f in dataclasses.fields(cls)}
+        kept = {k: v for k, v in data.items() if k in known}
+        kept["metrics"] = tuple(kept.get("metrics") or ())
+        kept["min_effect"] = dict(kept.get("min_effect") or {})
+        return cls(**kept)
+
+
+def higher_is_better(metric: str) -> bool:
+    """Direction of a metric: losses, entropies, times and memory are better lower."""
+    return not (metric.endswith("loss") or metric in ("arch_entropy", *COST))
+
+
+# ---- numbers out of run stores -----------------------------------------------------------------
+
+def _num(x: Any) -> float | None:
+    """A finite number rounded to ``DIGITS`` significant digits; None for NaN, inf or not a number."""
+    if isinstance(x, (bool, np.bool_)) or x is None:
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return float(f"{v:.{DIGITS}g}") if math.isfinite(v) else None
+
+
+def derived_weight(space: str, arch: str, weights: str | Mapping[str, Any]) -> float:
+    """Mean share of its edge's (or layer's) architecture weight that each derived choice holds.
+
+    ``weights`` is the per-epoch ``arch_weights`` record (JSON: group -> [edges][ops], the weights the
+    derivation reads). 1/|ops| when the weights are uniform, 1 when one-hot; a derivation that ignores
+    the weights (a random rule) or weights that never learn (a frozen α) keep it low. NaN for a space
+    it does not know or an architecture that does not parse."""
+    from suite.spaces import darts, nb201, sss
+
+    w = json.loads(weights) if isinstance(weights, str) else weights
+    shares: list[float] = []
+
+    def share(group: str, row: int, col: int) -> None:
+        r = np.asarray(w[group][row], dtype=float)
+        total = r.sum()
+        shares.append(float(r[col] / total) if total > 0 else math.nan)
+
+    try:
+        if space == "nb201":
+            for e, op in enumerate(nb201.Arch.parse(arch).ops):
+                share("cell", e, nb201.OPS.index(op))
+        elif space == "darts":
+            g = darts.Genotype.parse(arch)
+            for cell in ("normal", "reduce"):
+                for i, node in enumerate(g.nodes(cell)):
+                    for op, src in node:
+                        share(cell, darts.EDGES.index((src, i + 2)), darts.OPS.index(op))
+        elif space == "sss":
+            for layer, c in enumerate(sss.SizeArch.parse(arch).channels):
+                share("width", layer, sss.CHANNELS.index(c))
+        else:
+            return math.nan
+    except (ValueError, KeyError, IndexError, TypeError):
+        return math.nan
+    return float(np.mean(shares)) if shares else math.nan
+
+
+def _order(key: str) -> tuple[int, str]:
+    """Order of per-epoch quantities: what the epoch trained first, then what it derived, then lookups."""
+    first = ["train_loss", "train_acc", "valid_loss", "valid_acc"]
+    if key in first:
+        return (0, f"{first.index(key)}")
+    if is_lookup(key):
+        return (4, key)
+    if key in ("arch", "arch_entropy", DERIVED_WEIGHT):
+        return (2, "" if key == "arch" else key)
+    if key in ("lr", "tau"):
+        return (3, key)
+    return (1, key)
+
+
+@dataclasses.dataclass
+class Snapshot:
+    """Runs as a baseline holds them: setups (config + environment) by id, run and epoch records."""
+
+    setups: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    runs: dict[tuple[Group, int], dict[str, Any]] = dataclasses.field(default_factory=dict)
+    epochs: dict[tuple[Group, int], list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
+    settings: Settings = dataclasses.field(default_factory=Settings)
+    source: str = ""
+
+    def groups(self) -> list[Group]:
+        return sorted({g for g, _ in self.runs}, key=lambda g: tuple(map(str, g)))
+
+    def seeds(self, group: Group) -> list[int]:
+        return sorted(s for g, s in self.runs if g == group)
+
+    def values(self, group: Group, metric: str) -> list[float]:
+        """Final values of ``metric`` over the group's complete runs (missing and failed runs left out)."""
+        out = []
+        for s in self.seeds(group):
+            r = self.runs[(group, s)]
+            v = {**r.get("final", {}), **r.get("cost", {})}.get(metric) if r.get("status") == "completed" else None
+            if v is not None:
+                out.append(float(v))
+        return out
+
+    def config(self, group: Group, seed: int) -> dict[str, Any]:
+        return self.setups.get(self.runs[(group, seed)].get("setup", ""), {}).get("config", {})
+
+    def environment(self, group: Group, seed: int) -> dict[str, Any]:
+        return self.setups.get(self.runs[(group, seed)].get("setup", ""), {}).get("environment", {})
+
+
+def collect(*paths: str | os.PathLike) -> Snapshot:
+    """Read search runs (run directories, folders holding them, globs) as a ``Snapshot``.
+
+    Evaluations made with ``dnas evaluate --from-run`` add their trained accuracy to their search.
+    Two runs of the same group and seed are an error: a baseline holds one run per group and seed."""
+    from suite.runstore import RunStore
+
+    results = load(*paths)
+    runs = results.runs[results.runs["kind"] == "search"]
+    if not len(runs):
+        raise DnasError(f"no search runs in {', '.join(map(str, paths))}")
+    snap = Snapshot(source=", ".join(map(str, paths)))
+    for _, row in runs.iterrows():
+        store = RunStore(Path(row["path"]))
+        config = {k: v for k, v in store.config.items() if k not in CONFIG_IGNORED}
+        planned = row["epochs_planned"]
+        group = Group(str(row["method"]), str(row["space"]), str(row["dataset"]),
+                      str(row["bench_version"] if isinstance(row["bench_version"], str) else "none"),
+                      int(planned) if _num(planned) is not None else -1)
+        seed = int(row["seed"])
+        if (group, seed) in snap.runs:
+            other = snap.runs[(group, seed)]["path"]
+            raise DnasError(f"two runs of {group.label()} seed {seed}: {other} and {row['path']}; a baseline holds "
+                            f"one run per group and seed: name the ones to use")
+        env_all = _read_json(store.path / "environment.json")
+        env = {k: env_all[k] for k in ENV_KEPT if k in env_all}
+        setup = hashlib.sha256(json.dumps([group.to_json(), config, env], sort_keys=True, default=str)
+                               .encode()).hexdigest()[:12]
+        snap.setups[setup] = {"group": group.to_json(), "config": config, "environment": env}
+        metrics = results.epochs[results.epochs["path"] == row["path"]].sort_values("epoch")
+        epoch_records = []
+        for _, m in metrics.iterrows():
+            values = {k: _num(v) for k, v in m.items() if k not in NOT_COMPARED and k not in _EPOCH_IDENT}
+            if isinstance(m.get("arch_weights"), str) and isinstance(m.get("arch"), str):
+                values[DERIVED_WEIGHT] = _num(derived_weight(group.space, m["arch"], m["arch_weights"]))
+            epoch_records.append({"epoch": int(m["epoch"]), "arch": m.get("arch"),
+                                  "values": {k: v for k, v in values.items() if v is not None}})
+        last = epoch_records[-1]["values"] if epoch_records else {}
+        final: dict[str, Any] = {k: v for k, v in last.items() if not is_lookup(k)}
+        final.update({k: _num(row[k]) for k in row.index if is_lookup(k)})
+        for k in ("trained_test_accuracy", "trained_valid_accuracy"):
+            final[k] = _num(row.get(k))
+        cost = (store.final or {}).get("cost") or {}
+        snap.runs[(group, seed)] = {
+            "group": group.to_json(), "seed": seed, "setup": setup, "path": str(row["path"]),
+            "status": "completed" if row["complete"] else str(row["status"]), "flag": row["flag"] or None,
+            "arch": row["arch"] if isinstance(row["arch"], str) else None, "epochs_done": int(row["epochs_done"]),
+            "final": {k: v for k, v in final.items() if v is not None},
+            "cost": {k: v for k, v in {"search_wall_time_s": _num(row.get("search_wall_time_s")),
+                                       "peak_memory_mb": _num(cost.get("peak_memory_mb", last.get("peak_memory_mb")))
+                                       }.items() if v is not None}}
+        snap.epochs[(group, seed)] = epoch_records
+    return snap

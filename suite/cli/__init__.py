@@ -1,0 +1,59 @@
+"""The ``dnas`` command line. Readable output by default, ``--json`` for scripts.
+
+Errors are one line on stderr (``dnas: error: ...``) with exit status 2.
+"""
+from __future__ import annotations
+
+import os
+
+# Idle OpenMP threads sleep instead of spinning: with several processes on few cores a spinning
+# thread steals the core its partner needs (measured: 7x slower with 2 threads on a busy 2-core
+# machine). Set before torch loads; results do not depend on it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from typing import Sequence  # noqa: E402
+
+from suite.errors import DnasError, NonFiniteLoss  # noqa: E402
+
+from . import bench, listing, rankcorr, regress, report, runs, sweep  # noqa: E402
+from ._common import _Parser  # noqa: E402
+from .regress import published_epochs  # noqa: E402,F401 - part of the package's interface
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="dnas", description="dnas-suite: differentiable NAS, evaluated on benchmarks")
+    sub = p.add_subparsers(dest="command", required=True)
+    for group in (bench, runs, sweep, rankcorr, regress, report, listing):  # the order of 'dnas --help'
+        group.add_parsers(sub)
+    return p
+
+
+def _os_error(exc: OSError) -> str:
+    where = f" {exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "") if exc.filename else ""
+    text = exc.strerror or str(exc).splitlines()[0]
+    return f"cannot use{where}: {text}; check the path or choose another place"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except NonFiniteLoss as exc:
+        print(f"dnas: error: {exc}", file=sys.stderr)
+        return 3
+    except (DnasError, ValueError, TypeError, KeyError, OSError) as exc:
+        if isinstance(exc, KeyError) and exc.args:
+            msg = str(exc.args[0])
+        elif isinstance(exc, OSError) and not isinstance(exc, DnasError):
+            msg = _os_error(exc)
+        else:
+            msg = str(exc)
+        print(f"dnas: error: {' '.join(msg.split()) if chr(10) in msg else msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        print(f"dnas: {exc or 'interrupted'}: run the same command again to resume a conversion, or --resume "
+              f"RUN_DIR for a search or evaluation", file=sys.stderr)
+        return 130

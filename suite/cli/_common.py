@@ -1,0 +1,86 @@
+"""What every command group shares: one-line usage errors, argument types, output formatting."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any, NoReturn, Sequence
+
+from suite.errors import DnasError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"dnas: error: {message} (see '{self.prog} --help')\n")
+
+
+def _pairs(items: Sequence[str] | None, flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise DnasError(f"{flag} takes NAME=VALUE, got {item!r}")
+        if name in out:
+            raise DnasError(f"{flag} {name} is given twice ({out[name]!r} and {value!r}): give it once")
+        out[name] = value
+    return out
+
+
+def _count(low: int) -> Any:
+    """An argparse type: an integer >= ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def _seed(text: str) -> str | int:
+    if text == "mean":
+        return "mean"
+    try:
+        return int(text)
+    except ValueError:
+        raise DnasError(f"--seed takes 'mean' or one seed such as 777, got {text!r}") from None
+
+
+def _arch(text: str) -> str | int:
+    return int(text) if text.isdigit() else text
+
+
+def _clean(x: Any) -> Any:
+    """JSON-safe: NaN and inf become None."""
+    if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(_clean(obj), indent=1))
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return "n/a" if v is None else str(v)
+
+
+def add_json(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+THREADS_HELP = ("intra-op CPU threads (default: OMP_NUM_THREADS, else the cores this process may use; recorded "
+                "in the run, and kept on --resume since CPU results depend on it). Runs sharing cores: 1")
