@@ -3,7 +3,8 @@ epochs with checkpoints → final record; failed and interrupted are states of t
 
 ``config`` (RunConfig, SearchConfig, EvalConfig), ``lifecycle`` (create / resume / stop / fail /
 record, written once), ``search`` (the search loop), ``evaluate`` (training through
-``suite.train``), ``lookup`` (a search's per-epoch benchmark lookup).
+``suite.train``), ``lookup`` (a search's per-epoch benchmark lookup), ``record`` (the environment
+and cost records).
 """
 from __future__ import annotations
 

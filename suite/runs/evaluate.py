@@ -16,7 +16,7 @@ from typing import Any
 
 from suite.checks import choose_threads, print_busy_note, resolve_device, using_threads, writable_dir
 from suite.errors import DnasError
-from suite.runstore import RunStore, cost_summary, environment, open_run
+from suite.runstore import RunStore, open_run
 from suite.train.data import TrainData
 from suite.train.distributed import Dist, barrier, broadcast, init_distributed, is_main_process
 from suite.train.loop import Trainer
@@ -25,6 +25,7 @@ from suite.train.protocols import PROTOCOLS, Protocol, get_protocol
 
 from . import lifecycle
 from .config import EvalConfig
+from .record import cost_summary, environment
 
 
 def _open_bench(cfg: EvalConfig, protocol: Protocol) -> Any:

@@ -13,11 +13,12 @@ import torch
 from suite.checks import choose_threads, print_busy_note, resolve_device, using_threads, writable_dir
 from suite.device import reset_peak_memory
 from suite.errors import DnasError, NonFiniteLoss  # noqa: F401 - NonFiniteLoss: what a failed search raises
-from suite.runstore import RunStore, cost_summary, environment
+from suite.runstore import RunStore
 
 from . import lifecycle
 from .config import SearchConfig
 from .lookup import Lookup
+from .record import cost_summary, environment
 
 
 def _entropy(weights: dict[str, torch.Tensor]) -> float:
