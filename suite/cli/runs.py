@@ -24,10 +24,18 @@ class _SplitsDir(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-def _add_splits_dir(sp: argparse.ArgumentParser) -> None:
+def _add_run_flags(sp: argparse.ArgumentParser, bench_help: str, default_name: str) -> None:
+    """The flags of what every run has (``suite.runs.RunConfig``): data and split files, benchmark, seed,
+    device, output place and name."""
+    sp.add_argument("--data-dir", dest="data_dir", help="directory holding the dataset's official files")
     sp.add_argument("--splits-dir", "--protocol-dir", dest="splits_dir", action=_SplitsDir, metavar="DIR",
                     help="NATS-Bench split files (cifar-split.txt, ...), from AutoDL-Projects configs/nas-benchmark "
                          "(--protocol-dir: its former name)")
+    sp.add_argument("--bench", help=bench_help)
+    sp.add_argument("--seed", type=_count(0), help="run seed (default 0)")
+    sp.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
+    sp.add_argument("--out", help="parent directory of run directories (default runs/)")
+    sp.add_argument("--name", help=f"run directory name (default: {default_name})")
 
 
 def _resume_only(args: argparse.Namespace, fixed: Sequence[str]) -> dict[str, Any]:
@@ -153,14 +161,9 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--method", help="registered method, e.g. darts-v1 (see 'dnas list methods')")
     sp.add_argument("--space", help="nb201 (= tss) or darts (default nb201)")
     sp.add_argument("--dataset", help="cifar10, cifar100, ImageNet16-120 or digits (default cifar10)")
-    sp.add_argument("--data-dir", dest="data_dir", help="directory holding the dataset's official files")
-    _add_splits_dir(sp)
-    sp.add_argument("--bench", help="tabular store to look each epoch's architecture up in: a store path or a "
-                                     "built-in name (default for nb201: the built-in 'nb201' table; 'none': no lookups)")
-    sp.add_argument("--seed", type=_count(0), help="run seed (default 0)")
-    sp.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
-    sp.add_argument("--out", help="parent directory of run directories (default runs/)")
-    sp.add_argument("--name", help="run directory name (default: method-space-dataset-seed-time)")
+    _add_run_flags(sp, "tabular benchmark to look each epoch's architecture up in: its directory or a built-in "
+                       "table's name (default for nb201: the built-in 'nb201' table; 'none': no lookups)",
+                   "method-space-dataset-seed-time")
     sp.add_argument("--epochs", type=_count(1), help="search epochs (default: the method's published setting)")
     sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a method hyperparameter")
     sp.add_argument("--threads", type=_count(1), help=THREADS_HELP)
@@ -178,14 +181,8 @@ def add_parsers(sub: Any) -> None:
                     help="; ".join(f"{k}: {p.doc}" for k, p in PROTOCOLS.items()))
     sp.add_argument("--dataset", help="cifar10-valid, cifar10, cifar100, ImageNet16-120 (nats-*), "
                                       "cifar10/cifar100 (darts-cifar), imagenet (darts-imagenet), digits (nats-*)")
-    sp.add_argument("--data-dir", dest="data_dir")
-    _add_splits_dir(sp)
-    sp.add_argument("--bench", help="tabular store: set its recorded numbers beside the trained ones (default for "
-                                     "NB201 archs: the built-in 'nb201' table; 'none': no benchmark)")
-    sp.add_argument("--seed", type=_count(0), help="run seed (default 0)")
-    sp.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
-    sp.add_argument("--out", help="parent directory of run directories (default runs/)")
-    sp.add_argument("--name", help="run directory name (default: eval-protocol-dataset-seed-time)")
+    _add_run_flags(sp, "tabular benchmark: set its recorded numbers beside the trained ones (default for NB201 archs: "
+                       "the built-in 'nb201' table; 'none': no benchmark)", "eval-protocol-dataset-seed-time")
     sp.add_argument("--epochs", type=_count(1), help="override the protocol's epochs (a short smoke run is one flag)")
     sp.add_argument("--threads", type=_count(1), help=THREADS_HELP)
     sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a protocol setting")
