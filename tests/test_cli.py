@@ -94,3 +94,12 @@ def test_light_commands_import_little(argv, allowed):
     lines, *loaded = res.stdout.split()
     assert int(lines) > 1  # it printed the help or the list
     assert set(loaded) <= set(allowed), f"dnas {' '.join(argv)} imported {loaded}"
+
+
+def test_a_closed_pipe_ends_a_listing_quietly():
+    """`dnas runs ... | head -1`: the reader leaving early is not an error (no message, exit 0)."""
+    code = ("import sys\nfrom suite.cli import main\n"
+            "sys.exit(main(['list', 'methods']))")
+    res = subprocess.run(f"{sys.executable} -c \"{code}\" | head -c 1", shell=True, capture_output=True, text=True,
+                         timeout=120, executable="/bin/bash")
+    assert res.stdout == "d" and res.stderr == ""
