@@ -111,8 +111,8 @@ def resume_training(run_dir: str | os.PathLike, *, progress: bool = True, stop_a
         with using_threads(n_threads):
             data = TrainData(cfg.dataset, protocol, cfg.data_dir, cfg.splits_dir, device, cfg.seed,
                              protocol.hp["channels_last"], (d.rank, d.world))
-            if d.main and (changed or config.get("threads") != n_threads):
-                store.write_config({**config, "threads": n_threads})
+            if d.main:
+                lifecycle.record_moved(store, config, changed, n_threads)
             if progress and d.main:
                 print_busy_note(n_threads)
             with store.writing():

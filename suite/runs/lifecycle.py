@@ -49,6 +49,12 @@ def reopen(run_dir: str | os.PathLike, kind: str, moved: dict[str, Any], *, writ
     return store, {**config, **changed}, changed
 
 
+def record_moved(store: RunStore, config: dict[str, Any], changed: dict[str, Any], threads: int) -> None:
+    """Write the resumed run's config again when a path moved or the thread count differs (as used from now on)."""
+    if changed or config.get("threads") != threads:
+        store.write_config({**config, "threads": threads})
+
+
 def stop_requested(store: RunStore, epoch: int, stop_after: int | None, main: bool = True) -> bool:
     """True (and the run marked interrupted) once ``stop_after`` epochs are done: how tests end a run early."""
     if stop_after is None or epoch < stop_after:

@@ -87,8 +87,7 @@ def resume_search(run_dir: str | os.PathLike, *, progress: bool = True, stop_aft
             if ckpt is not None:
                 start, elapsed = ckpt["epoch"] + 1, ckpt["elapsed"]
                 rows = [r for r in store.metrics.to_dict("records") if r["epoch"] < start]
-            if changed or config.get("threads") != n_threads:
-                store.write_config({**config, "threads": n_threads})
+            lifecycle.record_moved(store, config, changed, n_threads)
             store.start(wall_time_s=elapsed, resumed_from_epoch=start)
             if progress:
                 print_busy_note(n_threads)
