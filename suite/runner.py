@@ -30,6 +30,10 @@ class SearchConfig:
     bench: str | None = None
     seed: int = 0
     device: str = "auto"
+    channels_last: bool | None = None
+    """Channels-last network and inputs; None: the device's default (``methods.base.fast_path``)."""
+    amp: bool | None = None
+    """bf16 autocast; None: the device's default (on for CUDA, off for CPU)."""
     out: str = "runs"
     name: str | None = None
     hparams: dict[str, Any] = field(default_factory=dict)
@@ -124,9 +128,10 @@ def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | No
     device = resolve_device(cfg.device)
     train, valid = search_split(cfg.dataset, cfg.data_dir, cfg.protocol_dir)
     method = create_method(cfg.method, cfg.space, train.num_classes, train.images.shape[1], seed=cfg.seed,
-                           device=device, **cfg.hparams)
+                           device=device, channels_last=cfg.channels_last, amp=cfg.amp, **cfg.hparams)
     lookup = Lookup(cfg.bench, method.space)
-    config = {**dataclasses.asdict(cfg), "device": device, "hparams": method.hp}
+    config = {**dataclasses.asdict(cfg), "device": device, "channels_last": method.channels_last, "amp": method.amp,
+              "hparams": method.hp}
     store = RunStore.create(cfg.out, _name(cfg), config, environment(device))
     return _loop(store, method, train, valid, lookup, device, start=0, rows=[], elapsed=0.0,
                  progress=progress, stop_after=stop_after)
@@ -146,8 +151,8 @@ def resume_search(run_dir: str | os.PathLike, *, progress: bool = True, stop_aft
     device = resolve_device(config["device"])
     train, valid = search_split(cfg.dataset, cfg.data_dir, cfg.protocol_dir)
     method = create_method(cfg.method, cfg.space, train.num_classes, train.images.shape[1], seed=cfg.seed,
-                           device=device, **{k: v for k, v in config["hparams"].items()
-                                             if k not in _fixed(cfg.method)})
+                           device=device, channels_last=cfg.channels_last, amp=cfg.amp,
+                           **{k: v for k, v in config["hparams"].items() if k not in _fixed(cfg.method)})
     ckpt = store.load_checkpoint()
     rows = store.metrics.to_dict("records")
     if ckpt is None:
