@@ -242,7 +242,7 @@ def test_polyphase_pooling_and_folded_batch_norm_helpers():
 
 @pytest.fixture(scope="module")
 def xautodl_darts_pair():
-    from tests.xautodl_ref import darts_alpha_index, load_xautodl_darts, need_xautodl, xautodl_darts
+    from suite.testing.xautodl import darts_alpha_index, load_xautodl_darts, need_xautodl, xautodl_darts
 
     need_xautodl()
     torch.manual_seed(0)
@@ -272,3 +272,29 @@ def test_darts_supernet_is_xautodls(xautodl_darts_pair, fmt):
     for k, a in (("normal", ref.arch_normal_parameters), ("reduce", ref.arch_reduce_parameters)):
         assert (alphas[k].grad.abs() > 1e-6).all()
         torch.testing.assert_close(alphas[k].grad, a.grad[rows][:, cols], rtol=1e-8, atol=1e-12)
+
+
+def test_nb201_supernet_is_xautodls():
+    """Loaded with XAutoDL's TinyNetworkDarts weights, our NB201 supernet gives its logits and α gradients."""
+    from suite.testing.xautodl import load_xautodl_nb201, need_xautodl, xautodl_nb201
+
+    need_xautodl()
+    torch.manual_seed(0)
+    ref = xautodl_nb201(8, 2).double()
+    with torch.no_grad():
+        ref.arch_parameters.normal_()
+    ours = NB201Network(8, 2, 10).double()
+    load_xautodl_nb201(ours, ref)
+    alpha = torch.nn.Parameter(ref.arch_parameters.detach().clone())
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(4, 3, 8, 8, generator=g, dtype=torch.double), torch.randint(0, 10, (4,), generator=g)
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        ref.zero_grad()
+        alpha.grad = None
+        ours = ours.to(memory_format=fmt)
+        want, got = ref(x)[1], ours(x.contiguous(memory_format=fmt), EdgePlan(F.softmax(alpha, -1)))
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10)
+        F.cross_entropy(want, y).backward()
+        F.cross_entropy(got, y).backward()
+        assert (alpha.grad.abs() > 1e-6).all()
+        torch.testing.assert_close(alpha.grad, ref.arch_parameters.grad, rtol=1e-8, atol=1e-12)

@@ -96,3 +96,32 @@ def load_xautodl_darts(ours: nn.Module, ref: nn.Module) -> None:
             raise KeyError(f"no XAutoDL counterpart for {key}")
         state[key] = rs[f"{prefix}.{sub}.{name}"]
     ours.load_state_dict(state)
+
+
+def xautodl_nb201(c: int = 16, n: int = 5, num_classes: int = 10) -> nn.Module:
+    """XAutoDL's ``TinyNetworkDarts`` on NAS-Bench-201 (BN without affine or running statistics in the cells,
+    as NATS-Bench searches). Its forward returns (features, logits); its α rows and columns are ours."""
+    from xautodl.models.cell_operations import SearchSpaceNames
+    from xautodl.models.cell_searchs.search_model_darts import TinyNetworkDarts
+
+    return TinyNetworkDarts(c, n, 4, num_classes, SearchSpaceNames["nas-bench-201"], False, False)
+
+
+def load_xautodl_nb201(ours: nn.Module, ref: nn.Module) -> None:
+    """Copy ``xautodl_nb201`` weights into our ``NB201Network`` (per-edge convs -> our stacked rows)."""
+    from suite.spaces.nb201 import EDGES, OPS
+
+    rs, state = ref.state_dict(), {}
+    for k in ours.state_dict():
+        parts = k.split(".")
+        if parts[0] == "cells" and "convs" in parts:
+            cell = ours.cells[int(parts[1])]
+            key = parts[3]
+            op = key.split("_", 1)[1]
+            if parts[4] == "0":  # conv rows, one block per target edge
+                state[k] = torch.cat([rs[f"cells.{parts[1]}.edges.{EDGES[e][1]}<-{EDGES[e][0]}."
+                                         f"{OPS.index(op)}.op.1.weight"] for e in cell.rows[key]])
+            continue
+        state[k] = rs[k.replace("conv_a.1", "conv_a.op.1").replace("conv_a.2", "conv_a.op.2")
+                      .replace("conv_b.1", "conv_b.op.1").replace("conv_b.2", "conv_b.op.2")]
+    ours.load_state_dict(state)
