@@ -183,21 +183,27 @@ class Method(abc.ABC):
         return F.cross_entropy(out, y), (out.argmax(-1) == y).float().mean()
 
     def weight_step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """One SGD step on the network weights (gradient clipped)."""
+        """One SGD step on the network weights (gradient clipped); no architecture gradient is computed."""
         self.w_opt.zero_grad(set_to_none=True)
-        loss, acc = self.loss_acc(batch)
+        with torch.no_grad():
+            plans = self.plans()
+        loss, acc = self.loss_acc(batch, plans)
         loss.backward()
         nn.utils.clip_grad_norm_(self.net.parameters(), self.hp["grad_clip"])
         self.w_opt.step()
         return loss.detach(), acc.detach()
 
     def arch_step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """One first-order Adam step on the architecture parameters."""
+        """One first-order Adam step on the architecture parameters.
+
+        Only their gradient is computed: backward skips every weight gradient (a large part of
+        a convolution's backward), which the update would discard."""
         self.a_opt.zero_grad(set_to_none=True)
         loss, acc = self.loss_acc(batch)
-        loss.backward()
+        params = [p for p in self.arch_parameters() if p.requires_grad]
+        for p, g in zip(params, torch.autograd.grad(loss, params, allow_unused=True) if params else []):
+            p.grad = g
         self.a_opt.step()
-        self.net.zero_grad(set_to_none=True)
         return loss.detach(), acc.detach()
 
     def state_dict(self) -> dict[str, Any]:

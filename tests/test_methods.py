@@ -108,7 +108,8 @@ def test_channels_last_search_is_the_same_search_and_bf16_autocast_runs(space):
     assert (ms[True].channels_last, ms[True].amp) == (create_method("darts-v1", space, 10, 1).channels_last, False)
     def layout(m):
         return {p.is_contiguous(memory_format=torch.channels_last) for p in m.net.parameters() if p.dim() == 4}
-    assert layout(ms[True]) == {True} and (layout(ms[False]) == {True, False} or space == "darts")  # darts: depthwise and 1x1 kernels look alike in both
+    # (in darts' tiny net every kernel is depthwise or 1x1, which look alike in both layouts)
+    assert layout(ms[True]) == {True} and (layout(ms[False]) == {True, False} or space == "darts")
     assert ms[True].prepare(tiny_batch(0)[0]).is_contiguous(memory_format=torch.channels_last)
     for epoch in range(2):
         for m in ms.values():

@@ -208,7 +208,8 @@ def test_darts_cell_drop_path_keeps_only_the_identity_when_everything_drops():
     s0, s1 = torch.randn(2, 2, 8, 6, 6, dtype=torch.double)
     plan = EdgePlan(torch.rand(14, 8, dtype=torch.double))
     skip_only = EdgePlan(plan.weights * (torch.arange(8) == darts.OPS.index("skip_connect")))
-    for p, want in ((1.0 - 1e-12, cell.forward_per_edge(s0, s1, skip_only)), (1e-12, cell.forward_per_edge(s0, s1, plan))):
+    for p, want in ((1.0 - 1e-12, cell.forward_per_edge(s0, s1, skip_only)),
+                    (1e-12, cell.forward_per_edge(s0, s1, plan))):
         got = cell(s0, s1, plan, (p, torch.Generator().manual_seed(0)))
         torch.testing.assert_close(got, want)
 

@@ -62,6 +62,8 @@ def test_every_method_against_darts_v1(space, benchmark):
 
     torch.set_num_threads(THREADS)
     names = methods.list_methods()
+    peak = {n: _peak_rss_mb(n, space) for n in names}  # first: this process keeps its own peak afterwards
+    print(f"\n[perf] {space} peak RSS (MB): {peak}", flush=True)
     built = {n: build(n, space) for n in names}
     for m, batches in built.values():
         m.step(*batches)  # warm-up
@@ -74,8 +76,9 @@ def test_every_method_against_darts_v1(space, benchmark):
             m.step(*batches)
             times[n].append(time.perf_counter() - t)
         load.append(os.getloadavg()[0])
+        print(f"[perf] {space} round {r}: { {n: round(t[-1], 2) for n, t in times.items()} }", flush=True)
     del built
-    results = {n: {"step_s": statistics.median(times[n]), "peak_mb": _peak_rss_mb(n, space)} for n in names}
+    results = {n: {"step_s": statistics.median(times[n]), "peak_mb": peak[n]} for n in names}
     base = results["darts-v1"]
     rows = []
     for n in names:

@@ -117,6 +117,8 @@ def _measure(space: str, batch: int) -> dict:
             times[w].append(time.perf_counter() - t)
         load.append(os.getloadavg()[0])
     step_s = {w: statistics.median(t) for w, t in times.items()}
+    print(f"\n[perf] {space} batch {batch}: median step (s) {({w: round(v, 3) for w, v in step_s.items()})}, "
+          f"load {load}", flush=True)
     return {"batch": batch, "step_s": step_s, "images_per_s": {w: batch / s for w, s in step_s.items()},
             "speedup": step_s["xautodl"] / step_s["ours"], "speedup_vs_cl": step_s["xautodl-cl"] / step_s["ours"],
             "load_1min": load}
@@ -126,9 +128,10 @@ def _measure(space: str, batch: int) -> dict:
 def test_search_step_against_xautodl(space, benchmark):
     need_xautodl()
     torch.set_num_threads(THREADS)
-    rows = [_measure(space, b) for b in BATCHES[space]]
     big = BATCHES[space][-1]
-    mem = {w: _peak_rss_mb(space, w, big) for w in ("xautodl", "ours")}
+    mem = {w: _peak_rss_mb(space, w, big) for w in ("xautodl", "ours")}  # first: this process keeps its peak
+    print(f"\n[perf] {space} peak RSS at batch {big}: {mem}", flush=True)
+    rows = [_measure(space, b) for b in BATCHES[space]]
     benchmark.extra_info.update({"rows": rows, "peak_rss_mb": mem, "threads": THREADS, "rounds": ROUNDS})
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
     print(f"\n[perf] DARTS-V1 step, {space} supernet, {THREADS} CPU threads, median of {ROUNDS} alternating rounds")
