@@ -35,6 +35,10 @@ class SearchConfig:
     bench: str | None = None
     seed: int = 0
     device: str = "auto"
+    channels_last: bool | None = None
+    """Channels-last network and inputs; None: the device's default (``methods.base.fast_path``)."""
+    amp: bool | None = None
+    """bf16 autocast; None: the device's default (on for CUDA, off for CPU)."""
     out: str = "runs"
     name: str | None = None
     hparams: dict[str, Any] = field(default_factory=dict)
@@ -177,9 +181,10 @@ def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | No
     with using_threads(threads):
         train, valid = search_split(cfg.dataset, cfg.data_dir, cfg.protocol_dir)
         method = create_method(cfg.method, cfg.space, train.num_classes, train.images.shape[1], seed=cfg.seed,
-                               device=device, **cfg.hparams)
+                               device=device, channels_last=cfg.channels_last, amp=cfg.amp, **cfg.hparams)
         lookup = Lookup(cfg.bench, method.space)
-        config = {**dataclasses.asdict(cfg), "device": device, "threads": threads, "hparams": method.hp}
+        config = {**dataclasses.asdict(cfg), "device": device, "threads": threads, "channels_last": method.channels_last,
+                  "amp": method.amp, "hparams": method.hp}
         name = cfg.name or f"{cfg.method}-{cfg.space}-{cfg.dataset}-seed{cfg.seed}-{_name_stamp()}"
         env = environment(device)
         if lookup.bench is not None:
@@ -244,8 +249,8 @@ def restore_search(store: RunStore, device: str, config: dict[str, Any] | None =
     cfg = SearchConfig.from_dict({**config, "hparams": {}})
     train, valid = search_split(cfg.dataset, cfg.data_dir, cfg.protocol_dir)
     method = create_method(cfg.method, cfg.space, train.num_classes, train.images.shape[1], seed=cfg.seed,
-                           device=device, **{k: v for k, v in config["hparams"].items()
-                                             if k not in _fixed(cfg.method)})
+                           device=device, channels_last=cfg.channels_last, amp=cfg.amp,
+                           **{k: v for k, v in config["hparams"].items() if k not in _fixed(cfg.method)})
     ckpt = store.load_checkpoint()
     if ckpt is not None:
         method.load_state_dict(ckpt["method"])
