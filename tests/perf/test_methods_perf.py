@@ -6,7 +6,8 @@ CPU, 2 threads, channels-last as a search runs. Time: every method built in one 
 warm-up step each, then ``ROUNDS`` rounds of one step per method, order reversed every round,
 median kept, the load average recorded. Memory: each method's own peak resident memory
 (VmHWM) in a fresh process doing 3 steps.
-Run: ``python -m pytest -m perf --benchmark-enable tests/perf/test_methods_perf.py -s``.
+Run: ``python -m pytest -m perf --benchmark-enable tests/perf/test_methods_perf.py -s``
+(``DNAS_PERF_BATCH``, ``DNAS_PERF_ROUNDS``: a smaller batch or fewer rounds on a busy machine).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import pytest
 import torch
 
 pytestmark = pytest.mark.perf
-BATCH, THREADS, ROUNDS = 64, 2, 5
+BATCH, THREADS, ROUNDS = int(os.environ.get("DNAS_PERF_BATCH", "64")), 2, int(os.environ.get("DNAS_PERF_ROUNDS", "5"))
 SUPERNET = {"nb201": {}, "darts": {"channels": 16, "depth": 8}}
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
