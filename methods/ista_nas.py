@@ -361,7 +361,10 @@ class ISTANASOneStage(ISTANAS):
         self.w_opt.zero_grad(set_to_none=True)
         plans = self.plans()
         if self.space.name == "darts":
-            logits, aux = self.net(x, plans, return_aux=True)
+            with self.autocast():
+                logits, aux = self.net(self.prepare(x), plans, return_aux=True)
+            if self.amp:
+                logits, aux = logits.float(), None if aux is None else aux.float()
         else:
             logits, aux = self.logits(x, plans), None
         loss = F.cross_entropy(logits, y)

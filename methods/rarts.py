@@ -103,7 +103,7 @@ class RARTS(Method):
 
     def net_loss(self, net: nn.Module, batch: Batch, plans: dict[str, EdgePlan]) -> tuple[torch.Tensor, torch.Tensor]:
         x, target = batch
-        logits = self.space.forward(net, x, plans)
+        logits = self.logits(x, plans, net)
         return F.cross_entropy(logits, target), (logits.argmax(-1) == target).float().mean()
 
     # ---- checkpoints -----------------------------------------------------------------------

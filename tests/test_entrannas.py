@@ -9,7 +9,7 @@ from methods import create_method
 from methods.entrannas import dst_weights
 from suite.spaces import darts, nb201
 from suite.spaces.mixing import EdgePlan
-from suite.testing import TINY, tiny_batch
+from suite.testing import TINY, computed_darts_ops, darts_ops_needed, tiny_batch
 
 VARIANTS = [(name, space) for name in ("entrannas", "entrannas-dst") for space in ("nb201", "darts")]
 # darts with 5 cells: normal 0, 2, 4 and reduce 1, 3, so each type has Transit-cells
@@ -225,13 +225,11 @@ def test_feature_sharing_darts():
         first_edge = {s: next(e for e, (s2, _) in enumerate(darts.EDGES) if s2 == s) for s in sources}
         assert _numel(cell.edges) == sum(_numel(ref.edges[first_edge[s]]) for s in sources)  # one op set per source
     # every op of a source runs once per forward, though the source feeds several nodes
-    engine = m.net.cells[0]
-    calls, handles = _count_calls({(s, k): engine.edges[s].ops[k] for s in sources
-                                   for k in range(len(darts.OPS)) if darts.OPS[k] != "none"})
-    m.logits(tiny_batch(0)[0])
-    for h in handles:
-        h.remove()
-    assert set(calls.values()) == {1}
+    plan = m.plans()["normal"][0]
+    ran = computed_darts_ops(m.net, lambda: m.logits(tiny_batch(0)[0]))[0]
+    assert all(e is None for _, _, e in ran)  # computed once for all out-edges of its source
+    assert {(s, k) for s, k, _ in ran} == darts_ops_needed(m.net.cells[0], plan)
+    assert len({(s, k) for s, k, _ in ran}) == 5 * 6  # 5 sources x 6 ops (no `none`, the identity is free)
 
 
 def test_feature_sharing_nb201():
@@ -252,23 +250,15 @@ def test_transit_cells_run_only_their_chosen_ops_darts(name):
     m = make(name, "darts")
     spread(m, seed=1)
     plans = m.plans()
-    modules = {(c, s, k): cell.edges[s].ops[k] for c, cell in enumerate(m.net.cells)
-               for s in range(len(cell.edges)) for k in range(len(darts.OPS)) if darts.OPS[k] != "none"}
-    calls, handles = _count_calls(modules)
-    m.logits(tiny_batch(0)[0], plans)
-    for h in handles:
-        h.remove()
+    ran = computed_darts_ops(m.net, lambda: m.logits(tiny_batch(0)[0], plans))
     seen = {"normal": 0, "reduce": 0}
     for c, cell in enumerate(m.net.cells):
         g = "reduce" if cell.reduction else "normal"
         plan = plans[g][seen[g]]
         seen[g] += 1
-        ran = {(s, k) for (cc, s, k), n in calls.items() if cc == c and n}
-        want = {(darts.EDGES[e][0], k) for e in range(len(darts.EDGES)) for k in plan.ops_of(e)
-                if darts.OPS[k] != "none"}
-        assert ran == want
+        assert {(s, k) for s, k, _ in ran[c]} == darts_ops_needed(cell, plan)
         if plan is not plans[g][0]:
-            assert len(want) <= 8  # top-2: at most two ops per node
+            assert len(ran[c]) <= 8  # top-2: at most two ops per node
             if name == "entrannas":
                 assert len({(darts.EDGES[e][1]) for e, ks in enumerate(plan.active) for _ in ks}) == 4
 

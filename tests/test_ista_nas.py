@@ -12,7 +12,7 @@ from methods._sparse import lasso_fista, lasso_sklearn
 from methods.ista_nas import pick_slots
 from suite.spaces import darts
 from suite.spaces.nb201 import OPS as NB201_OPS
-from suite.testing import TINY, tiny_batch
+from suite.testing import TINY, computed_darts_ops, darts_ops_needed, tiny_batch
 
 
 def make(name="ista-nas", space="darts", seed=0, **kw):
@@ -30,23 +30,16 @@ def test_only_the_support_ops_run_and_get_gradients():
     m = make()
     m.on_epoch_start(0)
     plans = m.plans()
-    calls = set()
-    hooks = []
-    for c, cell in enumerate(m.net.cells):
-        for e, mixed in enumerate(cell.edges):
-            for k, op in enumerate(mixed.ops):
-                hooks.append(op.register_forward_hook(lambda *_, key=(c, e, k): calls.add(key)))
     x, y = tiny_batch(0)
-    torch.nn.functional.cross_entropy(m.logits(x, plans), y).backward()
-    for h in hooks:
-        h.remove()
+    calls = computed_darts_ops(m.net, lambda: torch.nn.functional.cross_entropy(m.logits(x, plans), y).backward())
     for c, cell in enumerate(m.net.cells):
         plan = plans["reduce" if cell.reduction else "normal"]
         for node in range(2, 6):  # s = 2 ops per node, over all its in-edges
             assert sum(len(plan.active[e]) for e, (_, t) in enumerate(darts.EDGES) if t == node) == 2
-        for e, mixed in enumerate(cell.edges):
-            ran = {k for (cc, ee, k) in calls if (cc, ee) == (c, e)}
-            assert ran == set(plan.active[e])
+        assert {(s, k) for s, k, _ in calls[c]} == darts_ops_needed(cell, plan)
+        for e, mixed in enumerate(cell.edges):  # an op with weights runs per edge, only on its support
+            ran = {k for (_, k, ee) in calls[c] if ee == e}
+            assert ran == {k for k in plan.active[e] if list(mixed.ops[k].parameters())}
             for k, op in enumerate(mixed.ops):
                 params = list(op.parameters())
                 if k in plan.active[e]:

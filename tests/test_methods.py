@@ -189,3 +189,28 @@ def test_pc_darts_partial_channels_and_edge_normalisation():
         assert float(scale[edges].sum().detach()) == pytest.approx(1.0)
     assert m.hp["arch_start_epoch"] == 0  # TINY overrides the published warm-up of 15
     assert create_method("pc-darts", "nb201", 10).hp["arch_start_epoch"] == 15
+
+
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+def test_channels_last_search_is_the_same_search_and_bf16_autocast_runs(space):
+    ms = {cl: create_method("darts-v1", space, 10, 1, seed=0, channels_last=cl, **TINY[space]) for cl in (False, True)}
+    assert ms[True].channels_last and not ms[True].amp  # the CPU defaults
+    assert (ms[True].channels_last, ms[True].amp) == (create_method("darts-v1", space, 10, 1).channels_last, False)
+    def layout(m):
+        return {p.is_contiguous(memory_format=torch.channels_last) for p in m.net.parameters() if p.dim() == 4}
+    # (in darts' tiny net every kernel is depthwise or 1x1, which look alike in both layouts)
+    assert layout(ms[True]) == {True} and (layout(ms[False]) == {True, False} or space == "darts")
+    assert ms[True].prepare(tiny_batch(0)[0]).is_contiguous(memory_format=torch.channels_last)
+    for epoch in range(2):
+        for m in ms.values():
+            m.on_epoch_start(epoch)
+            m.step(tiny_batch(epoch), tiny_batch(epoch + 10))
+    for (ka, a), (kb, b) in zip(ms[False].named_arch().items(), ms[True].named_arch().items()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(ms[False].logits(tiny_batch(3)[0]), ms[True].logits(tiny_batch(3)[0]),
+                               rtol=1e-4, atol=1e-5)
+    amp = create_method("darts-v1", space, 10, 1, seed=0, amp=True, **TINY[space])
+    amp.on_epoch_start(0)
+    out = amp.step(tiny_batch(0), tiny_batch(10))
+    assert all(torch.isfinite(v) for v in out.values()) and amp.logits(tiny_batch(3)[0]).dtype == torch.float32
+    assert all((p.detach() != q.detach()).any() for p, q in zip(amp.arch_parameters(), ms[False].arch_parameters()))

@@ -15,6 +15,7 @@ from suite.spaces.search import get_search_space
 from suite.spaces.sss import CHANNELS, SizeArch
 from suite.spaces.sss_net import BEST_CELL, SSSNetwork, subnet_state_dict, width_masks
 from suite.testing import TINY, tiny_batch
+from suite.testing.xautodl import need_xautodl
 
 SSS_TINY = {"epochs": 3, "batch_size": 4, "arch_start_epoch": 0}
 PLAIN_SGD = {"momentum": 0.0, "weight_decay": 0.0, "grad_clip": 1e9, "lr": 0.1}  # the update is the formula
@@ -211,7 +212,7 @@ def test_sss_network_matches_the_benchmark(sss_store):
 
 
 def test_sss_network_is_xautodls_dynamic_shape_tiny_net():
-    pytest.importorskip("xautodl", reason="reference-only dependency: pip install --no-deps xautodl==1.0.0")
+    need_xautodl()
     from xautodl.models.cell_searchs.genotypes import Structure
     from xautodl.models.shape_infers.InferTinyCellNet import DynamicShapeTinyNet
 

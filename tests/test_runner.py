@@ -114,6 +114,11 @@ def test_darts_space_search_runs_without_lookups(tmp_path):
                                   hparams={"channels": 4, "depth": 3, "batch_size": 32, "epochs": 1}),
                      progress=False)
     assert run.final["arch"].startswith("Genotype(normal=") and run.final["lookups"] == {}
+    assert (run.config["channels_last"], run.config["amp"]) == (True, False)  # resolved for the device, recorded
+    assert main(["search", "--method", "darts-v1", "--dataset", "digits", "--epochs", "1", "--no-channels-last",
+                 "--set", "channels=4", "--set", "depth=1", "--set", "batch_size=64", "--out", str(tmp_path),
+                 "--name", "nchw", "--json"]) == 0
+    assert open_run(tmp_path / "nchw").config["channels_last"] is False
 
 
 def test_bench_of_the_wrong_space_is_refused(tmp_path, sss_store):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from suite.spaces import darts
 from suite.spaces.mixing import EdgePlan, one_hot_plan
@@ -159,3 +160,142 @@ def test_entrannas_dst_darts_genotype_is_trainable():
     assert [len(n) for n in g.nodes("normal")] == [len([e for e in node]) for node in m.derived_graph()["normal"]]
     net = DartsEvalNetwork(g, c=4, layers=3, num_classes=10, auxiliary=False, in_channels=1)
     assert net(torch.randn(2, 1, 8, 8))[0].shape == (2, 10)
+
+
+# ---- the DARTS cell computes per source node: same function as one module per edge ---------------
+DARTS_GROUPS = {"avg_pool_3x3": 1, "skip_connect": 1, "sep_conv_5x5": 1, "dil_conv_5x5": 1}
+
+
+def _darts_plans(rng: torch.Generator, partial: int) -> list[EdgePlan]:
+    """Dense softmax, per-edge scales, sparse straight-through (GDAS-like), sparse with gates (FP-DARTS-like)."""
+    w = torch.rand(14, 8, generator=rng, dtype=torch.double).requires_grad_()
+    active = [sorted({int(k) for k in torch.randint(0, 8, (3,), generator=rng)}) for _ in range(14)]
+    gates = [[(1.0, 1.0), (1.0, 0.0), (0.0, 1.0)][e % 3] if partial == 2 else (1.0,) + (0.0,) * (partial - 1)
+             for e in range(14)]
+    return [EdgePlan(w), EdgePlan(w, edge_scale=torch.rand(14, generator=rng, dtype=torch.double)),
+            EdgePlan(w, active=active, straight_through=True),
+            EdgePlan(w, active=active, gates=gates, edge_scale=torch.rand(14, generator=rng, dtype=torch.double))]
+
+
+@pytest.mark.parametrize("reduction", [False, True])
+@pytest.mark.parametrize("partial", [1, 2, 4])
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("affine", [False, True])
+def test_darts_cell_per_source_equals_per_edge(reduction, partial, shared, affine):
+    rng = torch.Generator().manual_seed(partial + 10 * reduction + 100 * shared + 1000 * affine)
+    torch.manual_seed(0)
+    cell = darts.SearchCell(12, 12, 8, reduction, False, partial, DARTS_GROUPS if partial == 2 else None, shared,
+                            affine, identity_bn=affine).double()
+    with torch.no_grad():
+        for m in cell.modules():
+            if isinstance(m, torch.nn.BatchNorm2d) and m.affine:
+                m.weight.uniform_(0.5, 1.5), m.bias.uniform_(-0.5, 0.5)
+    for size in [(8, 6)] if reduction else [(8, 6), (7, 5)]:  # even: dilated convs on polyphase components
+        s0, s1 = torch.randn(2, 3, 12, *size, generator=rng, dtype=torch.double)
+        for plan in _darts_plans(rng, partial):
+            fast, slow = cell(s0, s1, plan), cell.forward_per_edge(s0, s1, plan)
+            torch.testing.assert_close(fast, slow, rtol=1e-10, atol=1e-10)
+            (g_fast,), (g_slow,) = (torch.autograd.grad(y.square().sum(), plan.weights) for y in (fast, slow))
+            torch.testing.assert_close(g_fast, g_slow, rtol=1e-9, atol=1e-9)
+        cl = cell.to(memory_format=torch.channels_last)(s0.contiguous(memory_format=torch.channels_last),
+                                                        s1.contiguous(memory_format=torch.channels_last), plan)
+        torch.testing.assert_close(cl, slow, rtol=1e-10, atol=1e-10)
+        cell.to(memory_format=torch.contiguous_format)
+
+
+def test_darts_cell_drop_path_keeps_only_the_identity_when_everything_drops():
+    cell = darts.SearchCell(8, 8, 4, False, False, 1).double()
+    s0, s1 = torch.randn(2, 2, 8, 6, 6, dtype=torch.double)
+    plan = EdgePlan(torch.rand(14, 8, dtype=torch.double))
+    skip_only = EdgePlan(plan.weights * (torch.arange(8) == darts.OPS.index("skip_connect")))
+    for p, want in ((1.0 - 1e-12, cell.forward_per_edge(s0, s1, skip_only)),
+                    (1e-12, cell.forward_per_edge(s0, s1, plan))):
+        got = cell(s0, s1, plan, (p, torch.Generator().manual_seed(0)))
+        torch.testing.assert_close(got, want)
+
+
+def test_polyphase_pooling_and_folded_batch_norm_helpers():
+    from suite.spaces.ops import avg_pool_3x3, dense_grad, from_phases, scaled_batch_norm, to_phases
+
+    x = torch.randn(3, 4, 10, 8, dtype=torch.double)
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        xf = x.contiguous(memory_format=fmt)
+        assert torch.equal(from_phases(to_phases(xf)), x)
+        assert to_phases(xf).is_contiguous(memory_format=fmt)
+        w = torch.randn(4, 1, 5, 5, dtype=torch.double)
+        dilated = F.conv2d(xf, w, padding=4, dilation=2, groups=4)
+        torch.testing.assert_close(from_phases(F.conv2d(to_phases(xf), w, padding=2, groups=4)), dilated)
+        for stride in (1, 2):
+            torch.testing.assert_close(avg_pool_3x3(xf, stride),
+                                       F.avg_pool2d(x, 3, stride, 1, count_include_pad=False))
+    with pytest.raises(ValueError, match="even height and width"):
+        to_phases(torch.randn(1, 1, 5, 4))
+    norm = torch.nn.BatchNorm2d(4, affine=True, track_running_stats=False).double()
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5), norm.bias.uniform_(-1, 1)
+    s = torch.tensor(0.3, dtype=torch.double)
+    torch.testing.assert_close(scaled_batch_norm(x, norm, s), norm(x) * s)
+    leaf = x.clone().requires_grad_()
+    wide = torch.randn(3, 8, 10, 8, dtype=torch.double)[:, 2:6]  # a strided slice
+    (g,) = torch.autograd.grad(dense_grad(leaf), leaf, wide)
+    assert g.is_contiguous() and torch.equal(g, wide)
+
+
+@pytest.fixture(scope="module")
+def xautodl_darts_pair():
+    from suite.testing.xautodl import darts_alpha_index, load_xautodl_darts, need_xautodl, xautodl_darts
+
+    need_xautodl()
+    torch.manual_seed(0)
+    ref = xautodl_darts(8).double()
+    with torch.no_grad():
+        ref.arch_normal_parameters.normal_(), ref.arch_reduce_parameters.normal_()
+    ours = darts.DartsSearchNetwork(8, 8, 10).double()
+    load_xautodl_darts(ours, ref)
+    return ref, ours, darts_alpha_index()
+
+
+@pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last])
+def test_darts_supernet_is_xautodls(xautodl_darts_pair, fmt):
+    """Loaded with XAutoDL's weights, our DARTS supernet gives its logits and α gradients (float64)."""
+    ref, ours, (rows, cols) = xautodl_darts_pair
+    ours = ours.to(memory_format=fmt)
+    alphas = {g: torch.nn.Parameter(a.detach()[rows][:, cols].clone())
+              for g, a in (("normal", ref.arch_normal_parameters), ("reduce", ref.arch_reduce_parameters))}
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(4, 3, 8, 8, generator=g, dtype=torch.double), torch.randint(0, 10, (4,), generator=g)
+    ref.zero_grad()
+    want = ref(x)[1]
+    got = ours(x.contiguous(memory_format=fmt), {k: EdgePlan(F.softmax(a, -1)) for k, a in alphas.items()})
+    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10)
+    F.cross_entropy(want, y).backward()
+    F.cross_entropy(got, y).backward()
+    for k, a in (("normal", ref.arch_normal_parameters), ("reduce", ref.arch_reduce_parameters)):
+        assert (alphas[k].grad.abs() > 1e-6).all()
+        torch.testing.assert_close(alphas[k].grad, a.grad[rows][:, cols], rtol=1e-8, atol=1e-12)
+
+
+def test_nb201_supernet_is_xautodls():
+    """Loaded with XAutoDL's TinyNetworkDarts weights, our NB201 supernet gives its logits and α gradients."""
+    from suite.testing.xautodl import load_xautodl_nb201, need_xautodl, xautodl_nb201
+
+    need_xautodl()
+    torch.manual_seed(0)
+    ref = xautodl_nb201(8, 2).double()
+    with torch.no_grad():
+        ref.arch_parameters.normal_()
+    ours = NB201Network(8, 2, 10).double()
+    load_xautodl_nb201(ours, ref)
+    alpha = torch.nn.Parameter(ref.arch_parameters.detach().clone())
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(4, 3, 8, 8, generator=g, dtype=torch.double), torch.randint(0, 10, (4,), generator=g)
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        ref.zero_grad()
+        alpha.grad = None
+        ours = ours.to(memory_format=fmt)
+        want, got = ref(x)[1], ours(x.contiguous(memory_format=fmt), EdgePlan(F.softmax(alpha, -1)))
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10)
+        F.cross_entropy(want, y).backward()
+        F.cross_entropy(got, y).backward()
+        assert (alpha.grad.abs() > 1e-6).all()
+        torch.testing.assert_close(alpha.grad, ref.arch_parameters.grad, rtol=1e-8, atol=1e-12)

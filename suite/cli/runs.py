@@ -69,8 +69,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         data: dict[str, Any] = {}
         if args.config:
             data = read_yaml_config(args.config)
-        for key in ("method", "space", "dataset", "data_dir", "splits_dir", "bench", "seed", "device", "out", "name",
-                    "threads"):
+        for key in ("method", "space", "dataset", "data_dir", "splits_dir", "bench", "seed", "device",
+                    "channels_last", "amp", "out", "name", "threads"):
             value = getattr(args, key)
             if value is not None:
                 data[key] = value
@@ -164,6 +164,10 @@ def add_parsers(sub: Any) -> None:
     _add_run_flags(sp, "tabular benchmark to look each epoch's architecture up in: its directory or a built-in "
                        "table's name (default for nb201: the built-in 'nb201' table; 'none': no lookups)",
                    "method-space-dataset-seed-time")
+    sp.add_argument("--channels-last", dest="channels_last", action=argparse.BooleanOptionalAction,
+                    help="channels-last network and inputs (default: on; it measured faster on CPU too)")
+    sp.add_argument("--amp", action=argparse.BooleanOptionalAction,
+                    help="bf16 autocast (default: on for CUDA, off for CPU)")
     sp.add_argument("--epochs", type=_count(1), help="search epochs (default: the method's published setting)")
     sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a method hyperparameter")
     sp.add_argument("--threads", type=_count(1), help=THREADS_HELP)

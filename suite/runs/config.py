@@ -76,6 +76,10 @@ class SearchConfig(RunConfig):
     space: str = "nb201"
     dataset: str = "cifar10"
     hparams: dict[str, Any] = field(default_factory=dict, kw_only=True)
+    channels_last: bool | None = field(default=None, kw_only=True)
+    """Channels-last network and inputs; None: the device's default (``methods.base.fast_path``)."""
+    amp: bool | None = field(default=None, kw_only=True)
+    """bf16 autocast; None: the device's default (on for CUDA, off for CPU)."""
 
     STRINGS: ClassVar[tuple[str, ...]] = ("method", "space", "dataset")
     SETTINGS: ClassVar[tuple[str, str]] = ("hparams", "hparams: {lr: 0.025}")

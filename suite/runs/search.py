@@ -49,9 +49,10 @@ def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | No
     with using_threads(threads):
         train, valid = search_split(cfg.dataset, cfg.data_dir, cfg.splits_dir)
         method = create_method(cfg.method, cfg.space, train.num_classes, train.images.shape[1], seed=cfg.seed,
-                               device=device, **cfg.hparams)
+                               device=device, channels_last=cfg.channels_last, amp=cfg.amp, **cfg.hparams)
         lookup = Lookup(cfg.bench, method.space)
-        config = {**cfg.record(), "device": device, "threads": threads, "hparams": method.hp}
+        config = {**cfg.record(), "device": device, "threads": threads, "channels_last": method.channels_last,
+                  "amp": method.amp, "hparams": method.hp}
         name = cfg.name or f"{cfg.method}-{cfg.space}-{cfg.dataset}-seed{cfg.seed}-{lifecycle.name_stamp()}"
         env = environment(device)
         if lookup.bench is not None:
@@ -113,7 +114,8 @@ def restore_search(store: RunStore, device: str, config: dict[str, Any] | None =
     train, valid = search_split(cfg.dataset, cfg.data_dir, cfg.splits_dir)
     fixed = method_class(cfg.method)[1]  # a variant's fixed values are in the config but not settable
     method = create_method(cfg.method, cfg.space, train.num_classes, train.images.shape[1], seed=cfg.seed,
-                           device=device, **{k: v for k, v in config["hparams"].items() if k not in fixed})
+                           device=device, channels_last=cfg.channels_last, amp=cfg.amp,
+                           **{k: v for k, v in config["hparams"].items() if k not in fixed})
     ckpt = store.load_checkpoint()
     if ckpt is not None:
         method.load_state_dict(ckpt["method"])

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .mixing import EdgePlan
-from .ops import DARTS_OPS, DARTS_PRIMITIVES, FactorizedReduce, ReLUConvBN, bn, channel_shuffle, drop_path
+from .mixing import EdgePlan, Term, weighted_sum
+from .ops import (DARTS_OPS, DARTS_PRIMITIVES, FactorizedReduce, ReLUConvBN, avg_pool_3x3, bn, channel_shuffle,
+                  dense_grad, drop_path, from_phases, scaled_batch_norm, to_phases)
 
 STEPS = 4
 EDGES: tuple[tuple[int, int], ...] = tuple((s, t) for t in range(2, STEPS + 2) for s in range(t))
@@ -185,11 +187,22 @@ class MixedOp(nn.Module):
 
 
 class SearchCell(nn.Module):
+    """A DARTS search cell: two preprocessed inputs, 4 intermediate nodes, 14 mixed edges.
+
+    The forward pass computes per *source* node (``forward_per_edge`` is the plain one-module-
+    per-edge reference with the same function): the ReLU that opens every convolution leaving
+    a node, its max and average pooling (each with its parameter-free BN) and its identity are
+    computed once and weighted per out-edge; ``none`` is never computed; each convolution's op
+    weight is folded into its last BN. Dilated convolutions run undilated on the polyphase
+    components of the source (``to_phases``, shared by all of them), and each node sums its
+    terms in place, split by channel group and shuffled once (partial channels).
+    """
+
     def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, partial: int,
                  op_groups: dict[str, int] | None = None, share_sources: bool = False, affine: bool = False,
                  identity_bn: bool = False) -> None:
         super().__init__()
-        self.reduction, self.shared = reduction, share_sources
+        self.reduction, self.shared, self.partial = reduction, share_sources, partial
         self.pre0 = FactorizedReduce(c_pp, c, affine, False) if reduction_prev else \
             ReLUConvBN(c_pp, c, 1, 1, 0, 1, affine, False)
         self.pre1 = ReLUConvBN(c_p, c, 1, 1, 0, 1, affine, False)
@@ -202,9 +215,113 @@ class SearchCell(nn.Module):
         else:
             self.edges = nn.ModuleList(MixedOp(c, st, partial, op_groups, affine, identity_bn) for st in stride)
             self.module_of = list(range(len(EDGES)))
+        self.trace: list[tuple[int, int, int | None]] | None = None
+        """Set to a list to record every op computation of the following forward passes as
+        (source node, op, edge), edge None when computed once for all out-edges (tests, profiling)."""
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, plan: EdgePlan,
                 drop: tuple[float, torch.Generator | None] = (0.0, None)) -> torch.Tensor:
+        states = [self.pre0(s0), self.pre1(s1)]
+        nodes = {t: _NodeSum(self.partial) for t in range(2, STEPS + 2)}
+        for s in range(STEPS + 1):
+            if s >= 2:
+                states.append(dense_grad(nodes[s].total()))
+            self._from_source(s, states[s], plan, drop, nodes)
+        states.append(dense_grad(nodes[STEPS + 1].total()))
+        return torch.cat(states[2:], dim=1)
+
+    def _from_source(self, src: int, x: torch.Tensor, plan: EdgePlan, drop: tuple[float, torch.Generator | None],
+                     nodes: dict[int, "_NodeSum"]) -> None:
+        """Add the terms of every out-edge of node ``src`` (input ``x``) to its target nodes."""
+        stride = 2 if self.reduction and src < 2 else 1
+        xg = list(x.split(x.shape[1] // self.partial, dim=1)) if self.partial > 1 else [x]
+        dropping = drop[0] > 0 and self.training
+        memo: dict[tuple, torch.Tensor] = {}
+
+        def shared(key: tuple, make: Callable[[], torch.Tensor], op: tuple[int, int | None] | None = None
+                   ) -> torch.Tensor:
+            """``make()`` once per source node and ``key``; ``op`` = (op, edge or None) is traced when it runs."""
+            if key not in memo:
+                memo[key] = make()
+                if op is not None and self.trace is not None:
+                    self.trace.append((src, *op))
+            return memo[key]
+
+        for e in (e for e, (s, _) in enumerate(EDGES) if s == src):
+            node, mixed = nodes[EDGES[e][1]], self.edges[self.module_of[e]]
+            scale = plan.edge_scale[e] if plan.edge_scale is not None else None
+            gate = plan.gate(e, self.partial)
+            for g in range(self.partial):
+                node.template(g, xg[g][:, :, ::stride, ::stride])
+            for k in mixed.ops_of(plan, e):
+                name, g = OPS[k], mixed.group[k]
+                if name == "none":
+                    continue
+                coef = plan.weights[e, k]
+                coef = coef if gate[g] == 1.0 else coef * gate[g]
+                coef = coef if scale is None else coef * scale
+                t, phased, coef = self._op(mixed, k, e, xg[g], stride, coef, shared)
+                if dropping and not (name == "skip_connect" and stride == 1):
+                    t = drop_path(t, drop[0], drop[1], 4 if phased else 1)
+                node.add(g, t, coef, phased)
+            if self.partial > 1:  # the channel groups an open path bypasses: identity (max-pooled when reducing)
+                for g in range(self.partial):
+                    bypass = sum(gate) - gate[g]
+                    if bypass:
+                        keep = shared(("keep", g), lambda g=g: F.max_pool2d(xg[g], 2, 2) if stride == 2 else xg[g])
+                        node.add(g, keep, bypass if scale is None else bypass * scale)
+            rest = plan.skipped_weight(e)
+            if rest is not None:
+                node.consts.append(rest if scale is None else rest * scale)
+
+    def _op(self, mixed: "MixedOp", k: int, e: int, x: torch.Tensor, stride: int, coef: torch.Tensor,
+            shared: Callable[..., torch.Tensor]) -> tuple[torch.Tensor, bool, torch.Tensor | None]:
+        """Op ``k`` of edge ``e`` on its channel group ``x``: (output, in polyphase layout?, weight left to apply).
+
+        Parameter-free parts are computed once per source node through ``shared``; an op's own
+        weights run once per edge with ``coef`` folded into their last BN, or once per source
+        node (``share_sources``) with ``coef`` left to the node sum."""
+        name, op, g = OPS[k], mixed.ops[k], mixed.group[k]
+        if name in ("max_pool_3x3", "avg_pool_3x3") or (name == "skip_connect" and stride == 1):
+            if name == "max_pool_3x3":
+                y = shared(("max", g), lambda: F.max_pool2d(x, 3, stride, 1), (k, None))
+            elif name == "avg_pool_3x3":
+                y = shared(("avg", g), lambda: avg_pool_3x3(x, stride), (k, None))
+            else:
+                y = x
+            if not isinstance(op, nn.Sequential):  # a bare identity
+                return y, False, coef
+            norm = op[1]
+            if norm.affine:  # each edge has its own affine: fold the weight into it
+                return scaled_batch_norm(y, norm, coef), False, None
+            return shared(("bn", name, g), lambda: scaled_batch_norm(y, norm), (k, None)), False, coef
+        fold, key, who = (None, ("op", k), (k, None)) if self.shared else (coef, ("op", k, e), (k, e))
+        left = coef if fold is None else None
+        relu = shared(("relu", g), lambda: F.relu(x))
+        if name == "skip_connect":  # stride 2: FactorizedReduce
+            shifted = shared(("shift", g), lambda: F.pad(relu, (0, 1, 0, 1))[:, :, 1:, 1:])
+            return shared(key, lambda: scaled_batch_norm(torch.cat([op.conv_1(relu), op.conv_2(shifted)], dim=1),
+                                                         op.bn, fold), who), False, left
+        if name.startswith("sep_conv"):
+            def sep() -> torch.Tensor:
+                h = op[3](op[2](op[1](relu)))
+                return scaled_batch_norm(op[6](op[5](F.relu(h))), op[7], fold)
+            return shared(key, sep, who), False, left
+        # dil_conv: undilated on the polyphase components (stride 1, even size) or on the even pixels (stride 2)
+        dw = op[1]
+        if stride == 2:
+            src, pad, dil, phased = shared(("even", g), lambda: relu[:, :, ::2, ::2]), dw.kernel_size[0] // 2, 1, False
+        elif x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0:
+            src, pad, dil, phased = shared(("phases", g), lambda: to_phases(relu)), dw.kernel_size[0] // 2, 1, True
+        else:
+            src, pad, dil, phased = relu, dw.padding, dw.dilation, False
+        y = shared(key, lambda: scaled_batch_norm(
+            op[2](F.conv2d(src, dw.weight, padding=pad, dilation=dil, groups=dw.groups)), op[3], fold), who)
+        return y, phased, left
+
+    def forward_per_edge(self, s0: torch.Tensor, s1: torch.Tensor, plan: EdgePlan,
+                         drop: tuple[float, torch.Generator | None] = (0.0, None)) -> torch.Tensor:
+        """The same function as ``forward``, one module call per edge and op (the reference)."""
         states = [self.pre0(s0), self.pre1(s1)]
         cache: dict[int, dict[int, torch.Tensor]] = {}
         for t in range(2, STEPS + 2):
@@ -223,6 +340,39 @@ class SearchCell(nn.Module):
                 total = y if total is None else total + y
             states.append(total)
         return torch.cat(states[2:], dim=1)
+
+
+class _NodeSum:
+    """The terms of one intermediate node, per channel group, summed once all its in-edges are in.
+
+    Terms in polyphase layout are summed apart and put back once; groups are concatenated and
+    shuffled once (the per-edge shuffle of partial channels is the same permutation on every
+    edge); ``consts`` are scalars added to every channel (GDAS's skipped-op weights)."""
+
+    def __init__(self, groups: int) -> None:
+        self.terms: list[list[Term]] = [[] for _ in range(groups)]
+        self.phased: list[list[Term]] = [[] for _ in range(groups)]
+        self.like: list[torch.Tensor | None] = [None] * groups
+        self.consts: list[torch.Tensor] = []
+
+    def template(self, g: int, like: torch.Tensor) -> None:
+        if self.like[g] is None:
+            self.like[g] = like
+
+    def add(self, g: int, t: torch.Tensor, weight: torch.Tensor | float | None, phased: bool = False) -> None:
+        (self.phased if phased else self.terms)[g].append((t, weight))
+
+    def total(self) -> torch.Tensor:
+        chunks = []
+        for g, like in enumerate(self.like):
+            parts = list(self.terms[g])
+            if self.phased[g]:
+                parts.append((from_phases(weighted_sum(self.phased[g])), None))
+            chunks.append(weighted_sum(parts) if parts else torch.zeros_like(like))
+        out = chunks[0] if len(chunks) == 1 else channel_shuffle(torch.cat(chunks, dim=1), len(chunks))
+        for c in self.consts:
+            out = out + c
+        return out
 
 
 class SearchAuxiliaryHead(nn.Module):

@@ -61,3 +61,31 @@ def one_hot_plan(op_indices: list[int], n_ops: int, dtype: torch.dtype = torch.f
     w = torch.zeros(len(op_indices), n_ops, dtype=dtype)
     w[torch.arange(len(op_indices)), torch.tensor(op_indices)] = 1.0
     return EdgePlan(w, active=[[k] for k in op_indices])
+
+
+Term = tuple[torch.Tensor, "torch.Tensor | float | None"]
+"""A tensor and its weight (0-d tensor, float, or None for 1) in a sum."""
+
+
+def weighted_sum(terms: Sequence[Term]) -> torch.Tensor:
+    """Σ tensor · weight over ``terms``, accumulated in place into one new tensor.
+
+    One allocation for the whole sum instead of one per product and per addition; on CPU a
+    fresh large tensor costs page faults, which show in a supernet's element-wise time.
+    """
+    acc, own = None, False
+    for t, w in terms:
+        if acc is None:
+            acc, own = (t, False) if w is None else (t * w, True)
+        elif not own:
+            acc, own = (acc + t if w is None else torch.addcmul(acc, t, w) if isinstance(w, torch.Tensor)
+                        else acc + t * w), True
+        elif w is None:
+            acc.add_(t)
+        elif isinstance(w, torch.Tensor):
+            acc.addcmul_(t, w)
+        else:
+            acc.add_(t, alpha=w)
+    if acc is None:
+        raise ValueError("weighted_sum of no terms")
+    return acc

@@ -24,27 +24,9 @@ import torch.nn.functional as F
 
 from .mixing import EdgePlan
 from .nb201 import EDGES, NUM_NODES, OPS, Arch, as_arch
-from .ops import ResNetBasicblock, channel_shuffle
+from .ops import ResNetBasicblock, avg_pool_3x3, channel_shuffle
 
 _CONV = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
-
-
-def avg_pool_3x3(x: torch.Tensor) -> torch.Tensor:
-    """3x3 average pooling, stride 1, padding 1, not counting the padding.
-
-    Computed as a depthwise convolution with a ones kernel divided by the per-position window
-    size: the same numbers as ``F.avg_pool2d(..., count_include_pad=False)`` (up to rounding),
-    several times faster forward and backward on CPU.
-    """
-    c, h, w = x.shape[1], x.shape[2], x.shape[3]
-    kernel = torch.ones(c, 1, 3, 3, dtype=x.dtype, device=x.device)
-    rows = torch.full((h,), 3.0, dtype=x.dtype, device=x.device)
-    cols = torch.full((w,), 3.0, dtype=x.dtype, device=x.device)
-    rows[0] -= 1
-    rows[-1] -= 1
-    cols[0] -= 1
-    cols[-1] -= 1
-    return F.conv2d(x, kernel, padding=1, groups=c) / (rows[:, None] * cols[None, :])
 
 
 class NB201Cell(nn.Module):

@@ -1,10 +1,13 @@
 """Reusable checks that every registered method must pass (used by tests/test_methods.py)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from methods import create_method
-from suite.spaces.darts import Genotype
+from suite.spaces.darts import EDGES, OPS, Genotype
+from suite.spaces.mixing import EdgePlan
 from suite.spaces.nb201 import Arch
 
 TINY = {"nb201": {"channels": 4, "depth": 1, "epochs": 3, "batch_size": 4, "arch_start_epoch": 0},
@@ -102,3 +105,29 @@ def check_data_split(name: str, space: str, learns: dict[str, dict[str, bool | N
                 assert same, f"{name} ({space}): the {part} update depends on the {batch} batch"
     if not arch_active:
         assert not base["arch"], f"{name} ({space}) updated its architecture before arch_start_epoch"
+
+
+def computed_darts_ops(net: torch.nn.Module, run: Callable[[], object]) -> list[set[tuple[int, int, int | None]]]:
+    """Per cell of a DARTS search network, the op computations ``run()`` made: {(source node, op, edge)}.
+
+    The edge is None for what a cell computes once for all out-edges of a source node (pools,
+    ops shared per source); see ``SearchCell.trace``."""
+    for cell in net.cells:
+        cell.trace = []
+    try:
+        run()
+        return [set(cell.trace) for cell in net.cells]
+    finally:
+        for cell in net.cells:
+            cell.trace = None
+
+
+def darts_ops_needed(cell: torch.nn.Module, plan: EdgePlan) -> set[tuple[int, int]]:
+    """(source node, op) pairs a DARTS search cell has to compute under ``plan``: the ops its edges
+    run, but ``none`` and the stride-1 identity, which cost nothing."""
+    out = set()
+    for e, (src, _) in enumerate(EDGES):
+        for k in cell.edges[cell.module_of[e]].ops_of(plan, e):
+            if OPS[k] != "none" and not (OPS[k] == "skip_connect" and not (cell.reduction and src < 2)):
+                out.add((src, k))
+    return out
