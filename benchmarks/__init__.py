@@ -5,7 +5,7 @@
 seed-mean final accuracies of every NB201 cell, no download needed); training-based
 benchmarks share the same ``Benchmark`` interface.
 
-The tabular classes load on first use, so importing a light submodule (``benchmarks.protocols``,
+The tabular classes load on first use, so importing a light submodule (``benchmarks.builtin``,
 ``benchmarks.metrics``) for a command-line parser does not load numpy and the store.
 """
 from __future__ import annotations

@@ -15,6 +15,8 @@ class Evaluation:
     metrics: dict[str, float]
     cost: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    run: str | None = None
+    """The run directory a training benchmark wrote (None for a lookup)."""
 
 
 class Benchmark(abc.ABC):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 import copy
-import math
 from typing import Any, ClassVar, Mapping
 
 import torch
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 from suite.params import Param, non_negative, positive, probability, resolve
 from suite.spaces.mixing import EdgePlan
 from suite.spaces.search import SearchSpace, get_search_space
+from suite.train.schedules import cosine
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -145,13 +145,38 @@ class Method(abc.ABC):
         """The discrete architecture now (an ``Arch`` for nb201, a ``Genotype`` for darts)."""
         return self.space.derive_argmax(self.arch_weights())
 
+    # ---- what the run loop reads (and nothing else) ------------------------------------------
+    @property
+    def epochs(self) -> int:
+        """Search epochs."""
+        return self.hp["epochs"]
+
+    @property
+    def batch_size(self) -> int:
+        """Images per train and per validation batch."""
+        return self.hp["batch_size"]
+
+    @property
+    def steps_per_epoch(self) -> int | None:
+        """Search steps per epoch at most (None: a full pass over the smaller search split)."""
+        return self.hp.get("steps_per_epoch") or None
+
+    @property
+    def network(self) -> nn.Module:
+        """The supernet (its parameters are the cost record's params)."""
+        return self.net
+
+    def epoch_metrics(self) -> dict[str, float]:
+        """Hook: per-epoch values beside the losses in the run's metrics (e.g. GDAS's temperature τ)."""
+        return {}
+
     # ---- shared machinery --------------------------------------------------------------------
     def on_epoch_start(self, epoch: int) -> None:
         """Set the epoch and the cosine learning rate (annealed per epoch, as the references do)."""
         self.epoch = epoch
-        lr, lo, n = self.hp["lr"], self.hp["lr_min"], self.hp["epochs"]
+        lr = cosine(self.hp["lr"], self.hp["lr_min"], epoch, self.hp["epochs"])
         for group in self.w_opt.param_groups:
-            group["lr"] = lo + (lr - lo) * (1 + math.cos(math.pi * epoch / n)) / 2
+            group["lr"] = lr
 
     @property
     def lr(self) -> float:

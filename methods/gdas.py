@@ -30,6 +30,9 @@ class GDAS(Method):
         n = max(self.hp["epochs"] - 1, 1)
         return self.hp["tau_max"] - (self.hp["tau_max"] - self.hp["tau_min"]) * self.epoch / n
 
+    def epoch_metrics(self) -> dict[str, float]:
+        return {"tau": self.tau}
+
     def plans(self) -> dict[str, EdgePlan]:
         out = {}
         for g, a in self.alphas.items():

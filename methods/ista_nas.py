@@ -25,6 +25,8 @@ from suite.params import Param, choice, fraction, non_negative, positive, probab
 from suite.spaces import darts as darts_space
 from suite.spaces.mixing import EdgePlan
 from suite.spaces.nb201 import Arch
+from suite.train.augment import cutout
+from suite.train.schedules import cosine
 
 from . import register_method
 from ._sparse import LASSO_SOLVERS
@@ -338,7 +340,7 @@ class ISTANASOneStage(ISTANAS):
         if self.all_frozen_epoch is not None:  # the evaluation schedule: cosine lr, drop-path 0 -> drop_path
             start = self.all_frozen_epoch
             t = (epoch - start) / max(self.hp["epochs"] - start, 1)
-            lr = lo + (lr - lo) * (1 + math.cos(math.pi * t)) / 2
+            lr = cosine(lr, lo, t, 1)
             drop = self.hp["drop_path"] * t
         for group in self.w_opt.param_groups:
             group["lr"] = lr
@@ -347,18 +349,8 @@ class ISTANASOneStage(ISTANAS):
 
     def cutout(self, x: torch.Tensor) -> torch.Tensor:
         """Zero one square per image (side ``cutout`` × image side, centre uniform, clipped at the border)."""
-        h, w = x.shape[-2:]
-        half = round(self.hp["cutout"] * h) // 2
-        if half == 0:
-            return x
-        cy = torch.randint(0, h, (x.shape[0],), generator=self.generator).to(x.device)
-        cx = torch.randint(0, w, (x.shape[0],), generator=self.generator).to(x.device)
-        rows = torch.arange(h, device=x.device)
-        cols = torch.arange(w, device=x.device)
-        in_y = (rows[None] >= cy[:, None] - half) & (rows[None] < cy[:, None] + half)
-        in_x = (cols[None] >= cx[:, None] - half) & (cols[None] < cx[:, None] + half)
-        hole = in_y[:, :, None] & in_x[:, None, :]
-        return x * (~hole)[:, None].to(x.dtype)
+        half = round(self.hp["cutout"] * x.shape[-2]) // 2
+        return cutout(x, self.generator, half, half) if half else x
 
     def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
         """One backward on the train and valid batches together (the full search data), then b and w step."""

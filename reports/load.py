@@ -25,7 +25,7 @@ from suite.runstore import RunStore
 LOOKUP_SEP = "@"
 """Lookup columns read ``{dataset}@{epochs}/{metric}``, as the search runner writes them."""
 
-_VOLATILE_CONFIG = ("seed", "name", "out", "data_dir", "protocol_dir", "bench", "device", "from_run")
+_VOLATILE_CONFIG = ("seed", "name", "out", "data_dir", "splits_dir", "protocol_dir", "bench", "device", "from_run")
 """Config keys that do not change what a run computes (``config_hash`` leaves them out)."""
 
 

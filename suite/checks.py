@@ -89,22 +89,6 @@ def check_seed(seed: Any) -> int:
     return check_int("seed", seed, low=0, high=2**31 - 1)
 
 
-def check_run_config(cfg: Any, strings: tuple[str, ...], mapping: str, example: str) -> None:
-    """Check (and normalise) the fields run configs share: ``strings``, the paths, ``out``, ``seed``,
-    ``name``, ``threads`` and the one mapping of settings (``hparams`` or ``overrides``)."""
-    for key in strings:
-        check_str(key, getattr(cfg, key))
-    for key in ("data_dir", "protocol_dir", "bench"):
-        setattr(cfg, key, check_path(key, getattr(cfg, key)))
-    cfg.out = check_path("out", cfg.out, optional=False)
-    cfg.seed = check_seed(cfg.seed)
-    check_name(cfg.name)
-    if cfg.threads is not None:
-        cfg.threads = check_int("threads", cfg.threads, low=1)
-    value = getattr(cfg, mapping)
-    setattr(cfg, mapping, check_mapping(mapping, {} if value is None else value, example))
-
-
 def _read_only(path: Path) -> bool:
     try:
         return bool(os.statvfs(path).f_flag & os.ST_RDONLY)

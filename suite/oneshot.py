@@ -73,11 +73,11 @@ def evaluate_archs(method: Any, archs: Sequence[Any], train: Any, valid: Any, *,
     if bn_batches < 1:
         raise ValueError(f"bn_batches must be >= 1, got {bn_batches}")
     device = method.device
-    net = copy.deepcopy(method.net)  # the method (and its checkpoint) stay as they were
+    net = copy.deepcopy(method.network)  # the method (and its checkpoint) stay as they were
     if bn == "reestimate":
         _track_all(net)
     space = method.space
-    bs_train = min(method.hp["batch_size"], len(train))
+    bs_train = min(method.batch_size, len(train))
     tl = DeviceLoader(train, bs_train, device, augment=True, seed=seed)
     vl = DeviceLoader(valid, min(batch_size, len(valid)), device, augment=False, seed=seed, drop_last=False,
                       shuffle=False)

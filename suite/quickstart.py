@@ -87,8 +87,8 @@ def _one(method: str, seed: int, out: str, cfg: dict[str, Any], threads: int) ->
     """Search (or resume, or skip) and then train the found cell; runs in a worker process."""
     import torch
 
-    from benchmarks.training import EvalConfig, resume_training, run_training
-    from suite.runner import SearchConfig, resume_search, run_search
+    from suite.runs import EvalConfig, resume_training, run_training
+    from suite.runs import SearchConfig, resume_search, run_search
 
     torch.set_num_threads(threads)  # the runs below record and use this count
     root = Path(out)

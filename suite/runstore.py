@@ -22,10 +22,8 @@ import errno
 import fcntl
 import json
 import os
-import platform
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -44,47 +42,6 @@ HEARTBEAT_S = 15.0
 """How often a live run refreshes ``heartbeat`` and ``wall_time_s`` in status.json."""
 STALE_AFTER_S = 120.0
 """A run of another host whose heartbeat is older than this counts as dead ("stale")."""
-def environment(device: str) -> dict[str, Any]:
-    """What produced a run: versions, device and the code's git commit."""
-    import numpy
-    import torch
-
-    import suite
-
-    info: dict[str, Any] = {"dnas_suite": suite.__version__, "python": platform.python_version(),
-                            "torch": torch.__version__, "numpy": numpy.__version__, "pandas": pd.__version__,
-                            "platform": platform.platform(), "host": this_host(), "device": device,
-                            "cpu_threads": torch.get_num_threads()}
-    if device.startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
-        info["gpu_count"] = torch.cuda.device_count()
-        info["cuda"] = torch.version.cuda
-    try:
-        root = Path(__file__).resolve().parents[1]
-        info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                            timeout=10).stdout.strip() or None
-        info["git_dirty"] = bool(subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True,
-                                                text=True, timeout=10).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        info["git_commit"] = None
-    return info
-
-
-def cost_summary(seconds: float, device: str, params: float | None, flops: float | None,
-                 world: int = 1) -> dict[str, Any]:
-    """Wall time, device, GPU model/count and GPU-days, peak memory, params (M) and FLOPs (M).
-
-    The same record for searches and evaluations, so reports can add search and evaluation cost."""
-    import torch
-
-    from suite.runner import _peak_memory_mb
-
-    gpus = world if device.startswith("cuda") else 0
-    return {"wall_time_s": seconds, "device": device,
-            "gpu": torch.cuda.get_device_name(torch.device(device)) if gpus else None, "gpu_count": gpus,
-            "gpu_days": gpus * seconds / 86400 if gpus else None,
-            "cpu_hours": None if gpus else world * seconds / 3600, "processes": world,
-            "peak_memory_mb": _peak_memory_mb(device), "params_m": params, "flops_m": flops}
 
 
 def _now() -> str:

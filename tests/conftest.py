@@ -100,8 +100,8 @@ def nb201_tables(shared_data, tss_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def full_tss_store(tss_dir, tmp_path_factory) -> Path:
     """A complete converted TSS store in the official layout (seeds, per-epoch arrays, times) for the
-    12-epoch schedule, built from the real records (``benchmarks.synthetic.make_full_store``)."""
-    from benchmarks.synthetic import make_full_store
+    12-epoch schedule, built from the real records (``tests/synthetic.py``: ``make_full_store``)."""
+    from synthetic import make_full_store
 
     return make_full_store(tss_dir, tmp_path_factory.mktemp("full") / "tss-12", "tss", (12,))
 
@@ -109,7 +109,7 @@ def full_tss_store(tss_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def full_sss_store(sss_dir, tmp_path_factory) -> Path:
     """A complete converted SSS store (all 32,768 archs) for the 1-epoch schedule."""
-    from benchmarks.synthetic import make_full_store
+    from synthetic import make_full_store
 
     return make_full_store(sss_dir, tmp_path_factory.mktemp("full") / "sss-1", "sss", (1,))
 

@@ -172,10 +172,11 @@ def test_cli_bad_input(work, tss_store, tss_dir, shared_data, capsys, line, text
 def _api_cases(tss: Any, tss_dir: Path, data: Path) -> list[tuple[str, Callable[[], Any], type, str]]:
     from benchmarks.convert import convert_nats
     from benchmarks.importer import import_table
-    from benchmarks.protocols import get_protocol
-    from benchmarks.training import EvalConfig, TrainingBenchmark, run_training
+    from suite.train.protocols import get_protocol
+    from benchmarks.training import TrainingBenchmark
+    from suite.runs import EvalConfig, run_training
     from methods import create_method
-    from suite.runner import SearchConfig, run_search
+    from suite.runs import SearchConfig, run_search
 
     q = dict(dataset="cifar10", metric="test-accuracy", epochs=200)
     imp = dict(arch_column="ArchitectureString", metrics={"test-accuracy": "CIFAR10TestAccuracy200Epochs"},

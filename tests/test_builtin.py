@@ -101,7 +101,7 @@ def test_bench_info_and_query_list_the_builtin_table(tmp_path, monkeypatch, caps
 
 
 def test_nb201_evaluations_record_the_builtin_table_by_default(tmp_path):
-    from benchmarks.training import EvalConfig, run_training
+    from suite.runs import EvalConfig, run_training
 
     arch = benchmarks.open("nb201").arch_at(11)
     tiny = {"epochs": 1, "channels": 8, "depth": 1, "batch_size": 32}

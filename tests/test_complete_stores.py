@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 import benchmarks
-from benchmarks.synthetic import _synth_chunk
+from synthetic import _synth_chunk
 from conftest import REAL_INDICES
 from suite.cli import main
-from suite.runner import Lookup
+from suite.runs import Lookup
 from suite.runstore import open_run
 from suite.spaces.search import get_search_space
 

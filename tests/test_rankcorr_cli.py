@@ -131,7 +131,7 @@ def test_one_hot_evaluation_is_deterministic_and_leaves_the_supernet_alone(digit
     import torch
 
     from suite.oneshot import evaluate_archs, one_hot_plans
-    from suite.runner import restore_search
+    from suite.runs import restore_search
     from suite.runstore import open_run
     from suite.spaces.nb201 import Arch
     from suite.spaces.search import get_search_space

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from methods import create_method
-from suite.runner import Lookup
+from suite.runs import Lookup
 from suite.spaces.mixing import EdgePlan
 from suite.spaces.search import get_search_space
 from suite.spaces.sss import CHANNELS, SizeArch

@@ -325,7 +325,7 @@ def _exit(argv: list[str]) -> int:
 
 def test_steps_per_epoch_caps_the_steps_and_peak_memory_is_per_run(tmp_path, monkeypatch):
     from methods.gdas import GDAS
-    from suite.runner import SearchConfig, run_search
+    from suite.runs import SearchConfig, run_search
 
     import resource
 

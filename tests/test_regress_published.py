@@ -25,7 +25,7 @@ def test_a_published_nb201_result_is_reproduced(method, tmp_path):
 
     from reports.regress import Settings, collect, compare_published
     from reports.tables import load_references
-    from suite.runner import SearchConfig, run_search
+    from suite.runs import SearchConfig, run_search
 
     data, splits = os.environ.get("DNAS_CIFAR_DIR"), os.environ.get("DNAS_PROTOCOL_DIR")
     if not (data and splits and torch.cuda.is_available()):

@@ -19,11 +19,11 @@ import pytest
 import benchmarks
 from benchmarks.convert import convert_nats
 from benchmarks.importer import import_table
-from benchmarks.training import EvalConfig, resume_training, run_training
+from suite.runs import EvalConfig, resume_training, run_training
 from suite.cli import main
 from suite.errors import DnasError
 from suite.io import _host_tag, clean_siblings
-from suite.runner import SearchConfig, resume_search, run_search
+from suite.runs import SearchConfig, resume_search, run_search
 from suite.runstore import LOCK, RunStore, open_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,12 +155,12 @@ def test_failure_after_the_run_exists_is_recorded(tmp_path, monkeypatch):
 
 def test_evaluation_failure_and_sigterm(tmp_path, monkeypatch):
     """An evaluation failing mid-run is failed with the reason; SIGTERM (preemption) reads interrupted."""
-    import benchmarks.training as training
+    import suite.train.loop as training
 
     def broken(*args, **kwargs):
         raise ValueError("cannot evaluate")
 
-    monkeypatch.setattr(training, "_evaluate", broken)
+    monkeypatch.setattr(training, "evaluate", broken)
     cfg = EvalConfig(A11, "nats-12", "digits", out=str(tmp_path), name="e", threads=1,
                      overrides={"epochs": 2, "channels": 4, "depth": 1, "batch_size": 64})
     with pytest.raises(ValueError):
@@ -176,7 +176,7 @@ def test_evaluation_failure_and_sigterm(tmp_path, monkeypatch):
             os.kill(os.getpid(), signal.SIGTERM)
         return real(hp, epoch)
 
-    monkeypatch.setattr(training, "_evaluate", lambda *a: {})
+    monkeypatch.setattr(training, "evaluate", lambda *a: {})
     monkeypatch.setattr(training, "learning_rate", preempted)
     with pytest.raises(KeyboardInterrupt):
         run_training(EvalConfig(**{**cfg.__dict__, "name": "t"}), progress=False)
@@ -220,9 +220,9 @@ def test_lock_second_writer_and_other_host(tmp_path):
 
 
 def test_runs_started_in_the_same_second_get_distinct_names(tmp_path, monkeypatch):
-    import suite.runner
+    import suite.runs.lifecycle
 
-    monkeypatch.setattr(suite.runner, "_name_stamp", lambda: "20260101-000000")
+    monkeypatch.setattr(suite.runs.lifecycle, "name_stamp", lambda: "20260101-000000")
     cfg = SearchConfig("darts-v1", dataset="digits", out=str(tmp_path), threads=1,
                        hparams={"channels": 4, "depth": 1, "batch_size": 64, "epochs": 1})
     first, second = run_search(cfg, progress=False), run_search(cfg, progress=False)

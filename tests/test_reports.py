@@ -51,9 +51,9 @@ def run_root(tmp_path_factory, nb201_table) -> Path:
     """Tiny real runs: darts-v1 and gdas x 2 seeds, two evaluations from searches, one search that
     failed (NaN at epoch 1) and one still running (1 of 2 epochs written, status running).
     One thread each: tiny networks gain nothing from more, and extra threads thrash on a busy machine."""
-    from benchmarks.training import EvalConfig, run_training
+    from suite.runs import EvalConfig, run_training
     from methods.darts import DARTS
-    from suite.runner import NonFiniteLoss, SearchConfig, run_search
+    from suite.runs import NonFiniteLoss, SearchConfig, run_search
 
     root = tmp_path_factory.mktemp("runs")
     for method, seed in itertools.product(("darts-v1", "gdas"), (0, 1)):

@@ -10,7 +10,7 @@ import torch
 from conftest import nan_step
 from suite.cli import main
 from suite.errors import DnasError
-from suite.runner import NonFiniteLoss, SearchConfig, resume_search, run_search
+from suite.runs import NonFiniteLoss, SearchConfig, resume_search, run_search
 from suite.runstore import open_run
 
 SMALL = {"channels": 8, "depth": 1, "batch_size": 32}
@@ -138,3 +138,15 @@ def test_every_method_runs_resumes_and_looks_up(tmp_path, tss_store, method):
     assert full.status["status"] == resumed.status["status"] == "completed"
     pd.testing.assert_frame_equal(_stable(full.metrics), _stable(resumed.metrics))
     assert "cifar10@200/test-accuracy" in full.metrics.columns and full.final["arch"].startswith("|")
+
+
+def test_the_run_loop_reads_the_method_through_its_interface(tmp_path):
+    """Epochs, batch size, steps and the network come from the Method's interface; GDAS's τ from epoch_metrics."""
+    from methods import create_method
+
+    m = create_method("gdas", "nb201", 10, 3, seed=0, **SMALL, epochs=3, steps_per_epoch=2)
+    assert (m.epochs, m.batch_size, m.steps_per_epoch, m.network) == (3, 32, 2, m.net)
+    assert create_method("darts-v1", "nb201", 10, 3, **SMALL).epoch_metrics() == {}
+    run = run_search(SearchConfig("gdas", dataset="digits", out=str(tmp_path), name="g", bench="none", threads=1,
+                                  hparams={**SMALL, "epochs": 3, "steps_per_epoch": 2}), progress=False)
+    assert list(run.metrics["tau"]) == pytest.approx([10.0, 5.05, 0.1])  # tau_max -> tau_min over the epochs

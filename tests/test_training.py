@@ -7,8 +7,11 @@ import torch
 from PIL import Image
 
 from benchmarks import Benchmark
-from benchmarks.protocols import PROTOCOLS, get_protocol
-from benchmarks.training import EvalConfig, TrainingBenchmark, build_network, learning_rate, resume_training, run_training
+from suite.train.protocols import PROTOCOLS, get_protocol
+from benchmarks.training import TrainingBenchmark
+from suite.runs import EvalConfig, resume_training, run_training
+from suite.train.networks import build_network
+from suite.train.schedules import learning_rate
 from conftest import REAL_INDICES
 from suite.cli import main
 from suite.errors import DnasError
@@ -61,7 +64,7 @@ def test_protocols_hold_the_published_settings():
 
 
 def _cfg(tmp_path, protocol, dataset, arch, root, prot=None, **over):
-    return EvalConfig(arch, protocol, dataset, str(root), str(prot) if prot else None, out=str(tmp_path),
+    return EvalConfig(arch, protocol, dataset, data_dir=str(root), protocol_dir=str(prot) if prot else None, out=str(tmp_path),
                       overrides={**TINY, **over})
 
 
@@ -105,7 +108,7 @@ def test_darts_imagenet_end_to_end(tmp_path, c10):
             folder = tmp_path / "imagenet" / split / f"n{labels[i] % 3:08d}"
             folder.mkdir(parents=True, exist_ok=True)
             Image.fromarray(images[i]).save(folder / f"{i}.png")
-    run = run_training(EvalConfig(DARTS_V2, "darts-imagenet", "imagenet", str(tmp_path / "imagenet"),
+    run = run_training(EvalConfig(DARTS_V2, "darts-imagenet", "imagenet", data_dir=str(tmp_path / "imagenet"),
                                   out=str(tmp_path / "runs"), overrides={"epochs": 1, "batch_size": 4, "channels": 8,
                                                                          "depth": 3}), progress=False)
     assert run.status["status"] == "completed" and "val-accuracy" in run.final["metrics"]
@@ -151,7 +154,7 @@ def test_ddp_with_torchrun_on_cpu(tmp_path):
 
 
 def test_evaluate_from_a_search_run(tmp_path, capsys):
-    from suite.runner import SearchConfig, run_search
+    from suite.runs import SearchConfig, run_search
 
     search = run_search(SearchConfig(method="darts-v1", dataset="digits", out=str(tmp_path), name="s",
                                      hparams={"channels": 8, "depth": 1, "batch_size": 64, "epochs": 1}),

@@ -12,9 +12,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BUILTIN: dict[str, str] = {"nb201": "tss"}
 """Built-in table name -> the benchmark space it holds."""
-DEFAULT_FOR_SEARCH_SPACE: dict[str, str] = {"nb201": "nb201", "tss": "nb201", "nas-bench-201": "nb201",
-                                            "topology": "nb201"}
-"""Search space (or alias) -> the built-in table its architectures are looked up in when no --bench is given."""
+DEFAULT_FOR_SEARCH_SPACE: dict[str, str] = {"nb201": "nb201"}
+"""Space (``suite.spaces.REGISTRY`` name) -> the built-in table its architectures are looked up in when no
+--bench is given."""
 NO_BENCH = "none"
 """Pass ``--bench none`` to look nothing up."""
 
@@ -30,7 +30,10 @@ def resolve_bench(bench: str | None, search_space: str | None) -> str | None:
     """The benchmark a command uses: ``bench`` as given, the space's built-in table when none is
     given, and nothing for ``"none"`` or a space without one."""
     if bench is None:
-        return DEFAULT_FOR_SEARCH_SPACE.get(str(search_space).lower())
+        from suite.spaces import space_entry
+
+        entry = space_entry(str(search_space))
+        return DEFAULT_FOR_SEARCH_SPACE.get(entry.name) if entry is not None else None
     return None if bench == NO_BENCH else bench
 
 

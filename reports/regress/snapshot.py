@@ -19,7 +19,7 @@ DIGITS = 8
 """Significant digits kept of every number in a baseline (float32 results carry about 7)."""
 DERIVED_WEIGHT = "derived_weight"
 """Final-epoch statistic: the share of its edge's architecture weight each derived op holds, averaged."""
-CONFIG_IGNORED = ("seed", "name", "out", "data_dir", "protocol_dir", "bench", "from_run")
+CONFIG_IGNORED = ("seed", "name", "out", "data_dir", "splits_dir", "protocol_dir", "bench", "from_run")
 """Config keys that say where a run lives, not what it computes: not compared."""
 ENV_COMPARED = ("dnas_suite", "python", "torch", "numpy", "device", "cpu_threads", "gpu", "cuda")
 """Environment fields an exact replay depends on."""

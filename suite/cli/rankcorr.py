@@ -105,7 +105,7 @@ def _rankcorr_supernet(args: argparse.Namespace) -> int:
     from suite.io import atomic_path, write_json
     from suite.oneshot import evaluate_archs, sample_indices
     from suite.checks import resolve_device
-    from suite.runner import restore_search
+    from suite.runs import restore_search
     from suite.runstore import open_run
 
     if args.x:

@@ -3,14 +3,39 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any, Sequence
 
 from suite.errors import DnasError
 
 from ._common import THREADS_HELP, _count, _fmt, _pairs, _print_json, add_json
 
-_MOVABLE = ("data_dir", "protocol_dir", "bench", "threads")
+_MOVABLE = ("data_dir", "splits_dir", "bench", "threads")
 """What --resume may change: paths that moved, and the thread count."""
+
+
+class _SplitsDir(argparse.Action):
+    """``--splits-dir``; ``--protocol-dir``, its former name, still works with a note on stderr."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        if option_string == "--protocol-dir":
+            print("dnas: note: --protocol-dir is now --splits-dir (the old name still works)", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _add_run_flags(sp: argparse.ArgumentParser, bench_help: str, default_name: str) -> None:
+    """The flags of what every run has (``suite.runs.RunConfig``): data and split files, benchmark, seed,
+    device, output place and name."""
+    sp.add_argument("--data-dir", dest="data_dir", help="directory holding the dataset's official files")
+    sp.add_argument("--splits-dir", "--protocol-dir", dest="splits_dir", action=_SplitsDir, metavar="DIR",
+                    help="NATS-Bench split files (cifar-split.txt, ...), from AutoDL-Projects configs/nas-benchmark "
+                         "(--protocol-dir: its former name)")
+    sp.add_argument("--bench", help=bench_help)
+    sp.add_argument("--seed", type=_count(0), help="run seed (default 0)")
+    sp.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
+    sp.add_argument("--out", help="parent directory of run directories (default runs/)")
+    sp.add_argument("--name", help=f"run directory name (default: {default_name})")
 
 
 def _resume_only(args: argparse.Namespace, fixed: Sequence[str]) -> dict[str, Any]:
@@ -19,7 +44,7 @@ def _resume_only(args: argparse.Namespace, fixed: Sequence[str]) -> dict[str, An
     if given:
         flag = "CONFIG" if given[0] == "config" else "--" + given[0].replace("_", "-")
         raise DnasError(f"--resume continues {args.resume} as it was configured: {flag} cannot change it (with "
-                        f"--resume only --data-dir, --protocol-dir, --bench and --threads may be given)")
+                        f"--resume only --data-dir, --splits-dir, --bench and --threads may be given)")
     return {k: getattr(args, k) for k in _MOVABLE if getattr(args, k) is not None}
 
 
@@ -34,7 +59,7 @@ def _report_run(args: argparse.Namespace, store: Any, lines: dict[str, Any]) -> 
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from suite.runner import SearchConfig, read_yaml_config, resume_search, run_search
+    from suite.runs import SearchConfig, read_yaml_config, resume_search, run_search
 
     if args.resume:
         moved = _resume_only(args, ("config", "method", "space", "dataset", "seed", "device", "out", "name",
@@ -44,7 +69,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         data: dict[str, Any] = {}
         if args.config:
             data = read_yaml_config(args.config)
-        for key in ("method", "space", "dataset", "data_dir", "protocol_dir", "bench", "seed", "device",
+        for key in ("method", "space", "dataset", "data_dir", "splits_dir", "bench", "seed", "device",
                     "channels_last", "amp", "out", "name", "threads"):
             value = getattr(args, key)
             if value is not None:
@@ -65,12 +90,13 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from benchmarks.training import EvalConfig, resume_training, run_training
+    from benchmarks.training import TrainingBenchmark
+    from suite.runstore import open_run
 
     if args.resume:
         moved = _resume_only(args, ("arch", "from_run", "protocol", "dataset", "seed", "device", "out", "name",
                                     "epochs", "set", "amp", "channels_last", "compile"))
-        store = resume_training(args.resume, progress=not args.json, **moved)
+        evaluation = TrainingBenchmark.resume(args.resume, progress=not args.json, **moved)
     else:
         if not args.protocol or not args.dataset:
             raise DnasError("--protocol and --dataset are required (or --resume RUN_DIR)")
@@ -78,8 +104,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise DnasError("give the architecture with exactly one of --arch STR or --from-run RUN_DIR")
         arch, from_run = args.arch, None
         if args.from_run:
-            from suite.runstore import open_run
-
             run = open_run(args.from_run)
             from_run = str(run.path.resolve())
             arch = (run.final or {}).get("arch")
@@ -92,12 +116,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 overrides[flag] = True
         if args.epochs is not None:
             overrides["epochs"] = args.epochs
-        cfg = EvalConfig(arch, args.protocol, args.dataset, args.data_dir, args.protocol_dir, args.bench,
-                         0 if args.seed is None else args.seed, args.device or "auto", args.out or "runs",
-                         args.name, overrides, args.threads, from_run)
-        store = run_training(cfg, progress=not args.json)
+        bench = TrainingBenchmark(args.protocol, data_dir=args.data_dir, splits_dir=args.splits_dir, bench=args.bench,
+                                  device=args.device or "auto", out=args.out or "runs", overrides=overrides,
+                                  threads=args.threads, progress=not args.json)
+        evaluation = bench.evaluate(arch, args.dataset, seed=0 if args.seed is None else args.seed, name=args.name,
+                                    from_run=from_run)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return 0
+    store = open_run(evaluation.run)
     final = store.final or {}
     recorded = {f"recorded {k}": v for k, v in (final.get("benchmark") or {}).items()}
     _report_run(args, store, {**final.get("metrics", {}), **final.get("cost", {}), **recorded})
@@ -135,19 +161,13 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--method", help="registered method, e.g. darts-v1 (see 'dnas list methods')")
     sp.add_argument("--space", help="nb201 (= tss) or darts (default nb201)")
     sp.add_argument("--dataset", help="cifar10, cifar100, ImageNet16-120 or digits (default cifar10)")
-    sp.add_argument("--data-dir", dest="data_dir", help="directory holding the dataset's official files")
-    sp.add_argument("--protocol-dir", dest="protocol_dir",
-                    help="NATS-Bench split files (cifar-split.txt, ...), from AutoDL-Projects configs/nas-benchmark")
-    sp.add_argument("--bench", help="tabular store to look each epoch's architecture up in: a store path or a "
-                                     "built-in name (default for nb201: the built-in 'nb201' table; 'none': no lookups)")
-    sp.add_argument("--seed", type=_count(0), help="run seed (default 0)")
-    sp.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
+    _add_run_flags(sp, "tabular benchmark to look each epoch's architecture up in: its directory or a built-in "
+                       "table's name (default for nb201: the built-in 'nb201' table; 'none': no lookups)",
+                   "method-space-dataset-seed-time")
     sp.add_argument("--channels-last", dest="channels_last", action=argparse.BooleanOptionalAction,
                     help="channels-last network and inputs (default: on; it measured faster on CPU too)")
     sp.add_argument("--amp", action=argparse.BooleanOptionalAction,
                     help="bf16 autocast (default: on for CUDA, off for CPU)")
-    sp.add_argument("--out", help="parent directory of run directories (default runs/)")
-    sp.add_argument("--name", help="run directory name (default: method-space-dataset-seed-time)")
     sp.add_argument("--epochs", type=_count(1), help="search epochs (default: the method's published setting)")
     sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a method hyperparameter")
     sp.add_argument("--threads", type=_count(1), help=THREADS_HELP)
@@ -156,7 +176,7 @@ def add_parsers(sub: Any) -> None:
     add_json(sp)
     sp.set_defaults(func=cmd_search)
 
-    from benchmarks.protocols import PROTOCOLS
+    from suite.train.protocols import PROTOCOLS
 
     sp = sub.add_parser("evaluate", help="train an architecture from scratch under a published protocol")
     sp.add_argument("--arch", help="NB201 arch string or DARTS genotype string")
@@ -165,14 +185,8 @@ def add_parsers(sub: Any) -> None:
                     help="; ".join(f"{k}: {p.doc}" for k, p in PROTOCOLS.items()))
     sp.add_argument("--dataset", help="cifar10-valid, cifar10, cifar100, ImageNet16-120 (nats-*), "
                                       "cifar10/cifar100 (darts-cifar), imagenet (darts-imagenet), digits (nats-*)")
-    sp.add_argument("--data-dir", dest="data_dir")
-    sp.add_argument("--protocol-dir", dest="protocol_dir", help="NATS-Bench split files (cifar-split.txt, ...)")
-    sp.add_argument("--bench", help="tabular store: set its recorded numbers beside the trained ones (default for "
-                                     "NB201 archs: the built-in 'nb201' table; 'none': no benchmark)")
-    sp.add_argument("--seed", type=_count(0), help="run seed (default 0)")
-    sp.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
-    sp.add_argument("--out", help="parent directory of run directories (default runs/)")
-    sp.add_argument("--name", help="run directory name (default: eval-protocol-dataset-seed-time)")
+    _add_run_flags(sp, "tabular benchmark: set its recorded numbers beside the trained ones (default for NB201 archs: "
+                       "the built-in 'nb201' table; 'none': no benchmark)", "eval-protocol-dataset-seed-time")
     sp.add_argument("--epochs", type=_count(1), help="override the protocol's epochs (a short smoke run is one flag)")
     sp.add_argument("--threads", type=_count(1), help=THREADS_HELP)
     sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a protocol setting")

@@ -1,7 +1,10 @@
-"""Architecture spaces: encodings, op tables and (later) supernets.
+"""Architecture spaces: one registry of every space and its names, and their encodings.
 
-``get_space("tss")`` returns a small descriptor that the benchmarks and the CLI use to parse,
-encode and enumerate architectures without knowing which space they hold.
+``REGISTRY`` holds one entry per space (``nb201``, ``darts``, ``sss``) with every name it
+answers to and, for a space a tabular benchmark can hold, its encoding (``Space``: parse,
+encode and enumerate architectures, under the benchmark's name ``tss`` / ``sss``).
+``get_space("tss")`` returns that encoding; ``suite.spaces.search.get_search_space`` the
+searchable view (supernet, α groups, derivation) of the same entry.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from . import nb201, sss
 from .nb201 import Arch
 from .sss import SizeArch
 
-__all__ = ["Arch", "SizeArch", "Space", "get_space", "SPACES"]
+__all__ = ["Arch", "REGISTRY", "SizeArch", "Space", "SpaceEntry", "get_space", "space_entry", "SPACES"]
 
 
 @dataclass(frozen=True)
@@ -29,19 +32,36 @@ class Space:
     """Base name of the official NATS-Bench files, e.g. ``NATS-tss-v1_0-3ffb9``."""
 
 
-SPACES: dict[str, Space] = {
-    "tss": Space("tss", nb201.NUM_ARCHS, Arch, Arch.parse, Arch.from_code, nb201.as_arch,
-                 "NATS-tss-v1_0-3ffb9"),
-    "sss": Space("sss", sss.NUM_ARCHS, SizeArch, SizeArch.parse, SizeArch.from_code, sss.as_size_arch,
-                 "NATS-sss-v1_0-50262"),
-}
-_ALIASES = {"tss": "tss", "topology": "tss", "nb201": "tss", "nas-bench-201": "tss",
-            "sss": "sss", "size": "sss"}
+@dataclass(frozen=True)
+class SpaceEntry:
+    """One space: its name, the other names it answers to, and its tabular encoding (None: no table holds it)."""
+
+    name: str
+    aliases: tuple[str, ...]
+    table: Space | None
+
+
+REGISTRY: dict[str, SpaceEntry] = {e.name: e for e in (
+    SpaceEntry("nb201", ("tss", "topology", "nas-bench-201"),
+               Space("tss", nb201.NUM_ARCHS, Arch, Arch.parse, Arch.from_code, nb201.as_arch, "NATS-tss-v1_0-3ffb9")),
+    SpaceEntry("darts", ("darts-cnn",), None),
+    SpaceEntry("sss", ("size",),
+               Space("sss", sss.NUM_ARCHS, SizeArch, SizeArch.parse, SizeArch.from_code, sss.as_size_arch,
+                     "NATS-sss-v1_0-50262")),
+)}
+_BY_NAME = {n: e for e in REGISTRY.values() for n in (e.name, *e.aliases)}
+SPACES: dict[str, Space] = {e.table.name: e.table for e in REGISTRY.values() if e.table is not None}
+"""The spaces a tabular benchmark can hold, under the benchmark's names (tss, sss)."""
+
+
+def space_entry(name: str) -> SpaceEntry | None:
+    """The registry entry a space name or alias (any case) names, None for no space."""
+    return _BY_NAME.get(str(name).lower())
 
 
 def get_space(name: str) -> Space:
-    """Look a space up by name or alias (tss/topology/nb201, sss/size)."""
-    key = _ALIASES.get(str(name).lower())
-    if key is None:
+    """The tabular encoding of a space, by name or alias (tss/topology/nb201, sss/size)."""
+    entry = space_entry(name)
+    if entry is None or entry.table is None:
         raise ValueError(f"unknown space {name!r}; choose one of: tss (= nb201, topology), sss (= size)")
-    return SPACES[key]
+    return entry.table

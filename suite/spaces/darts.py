@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .mixing import EdgePlan, Term, weighted_sum
+from .mixing import EdgePlan, accumulate, mix_groups, Term, weighted_sum
 from .ops import (DARTS_OPS, DARTS_PRIMITIVES, FactorizedReduce, ReLUConvBN, avg_pool_3x3, bn, channel_shuffle,
                   dense_grad, drop_path, from_phases, scaled_batch_norm, to_phases)
 
@@ -154,22 +154,11 @@ class MixedOp(nn.Module):
                 t = outs[k]
                 if drop[0] > 0 and self.training and not (OPS[k] == "skip_connect" and self.stride == 1):
                     t = drop_path(t, drop[0], drop[1])
-                parts[g] = t * w if parts[g] is None else torch.addcmul(parts[g], t, w)
-        gate = plan.gate(edge, self.partial)
-        chunks = []
-        for g in range(self.partial):
-            chunk = None
-            if parts[g] is not None and gate[g]:
-                chunk = parts[g] if gate[g] == 1.0 else parts[g] * gate[g]
-            bypass = sum(gate) - gate[g] if self.partial > 1 else 0.0
-            if bypass:
-                keep = F.max_pool2d(xg[g], 2, 2) if self.stride == 2 else xg[g]
-                keep = keep if bypass == 1.0 else keep * bypass
-                chunk = keep if chunk is None else chunk + keep
-            if chunk is None:
-                chunk = xg[g][:, :, :: self.stride, :: self.stride] * 0.0
-            chunks.append(chunk)
-        out = chunks[0] if self.partial == 1 else channel_shuffle(torch.cat(chunks, dim=1), self.partial)
+                accumulate(parts, g, t, w)
+        s = self.stride
+        out = mix_groups(parts, xg, plan.gate(edge, self.partial),
+                         keep=lambda x: F.max_pool2d(x, 2, 2) if s == 2 else x,
+                         empty=lambda x: x[:, :, ::s, ::s] * 0.0)
         rest_w = plan.skipped_weight(edge)
         if rest_w is not None:
             out = out + rest_w

@@ -8,9 +8,11 @@ ops to run. The supernet never knows which method it serves.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
+
+from .ops import channel_shuffle
 
 
 @dataclass
@@ -89,3 +91,33 @@ def weighted_sum(terms: Sequence[Term]) -> torch.Tensor:
     if acc is None:
         raise ValueError("weighted_sum of no terms")
     return acc
+
+
+def accumulate(parts: list[torch.Tensor | None], g: int, t: torch.Tensor, w: torch.Tensor | None = None) -> None:
+    """Add an op's output ``t`` (times its weight ``w``, when given) to channel group ``g``'s sum."""
+    if w is None:
+        parts[g] = t if parts[g] is None else parts[g] + t
+    else:
+        parts[g] = t * w if parts[g] is None else torch.addcmul(parts[g], t, w)
+
+
+def mix_groups(parts: list[torch.Tensor | None], xg: list[torch.Tensor], gate: Sequence[float],
+               keep: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
+               empty: Callable[[torch.Tensor], torch.Tensor] = torch.zeros_like) -> torch.Tensor:
+    """The partial-channel mixed edge, for every space: channel group g's output is its ops' sum
+    ``parts[g]`` times its gate, plus the group's input passed through (``keep``: max-pooled on a
+    reducing edge) times the gates of the other open paths; ``empty`` for a group with neither.
+    The groups are concatenated and shuffled (PC-DARTS); one group is returned as it is."""
+    total = sum(gate)
+    chunks = []
+    for g, x in enumerate(xg):
+        chunk = None
+        if parts[g] is not None and gate[g]:
+            chunk = parts[g] if gate[g] == 1.0 else parts[g] * gate[g]
+        bypass = total - gate[g]
+        if bypass:
+            kept = keep(x)
+            kept = kept if bypass == 1.0 else kept * bypass
+            chunk = kept if chunk is None else chunk + kept
+        chunks.append(chunk if chunk is not None else empty(x))
+    return chunks[0] if len(chunks) == 1 else channel_shuffle(torch.cat(chunks, dim=1), len(chunks))

@@ -22,9 +22,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .mixing import EdgePlan
+from .mixing import EdgePlan, accumulate, mix_groups
 from .nb201 import EDGES, NUM_NODES, OPS, Arch, as_arch
-from .ops import ResNetBasicblock, avg_pool_3x3, channel_shuffle
+from .ops import ResNetBasicblock, avg_pool_3x3
 
 _CONV = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
 
@@ -90,8 +90,7 @@ class NB201Cell(nn.Module):
                 for op in runs[e]:
                     g = self.op_group[op]
                     if op in _CONV:  # already weighted
-                        t = outputs[(e, op)]
-                        parts[g] = t if parts[g] is None else parts[g] + t
+                        accumulate(parts, g, outputs[(e, op)])
                         continue
                     if op == "skip_connect":
                         t = xg[g]
@@ -99,11 +98,7 @@ class NB201Cell(nn.Module):
                         if g not in pools:
                             pools[g] = avg_pool_3x3(xg[g])
                         t = pools[g]
-                    if plan is None:
-                        parts[g] = t if parts[g] is None else parts[g] + t
-                    else:
-                        w = plan.weights[e, OPS.index(op)]
-                        parts[g] = t * w if parts[g] is None else torch.addcmul(parts[g], t, w)
+                    accumulate(parts, g, t, None if plan is None else plan.weights[e, OPS.index(op)])
                 out = self._edge_output(parts, xg, plan, e)
                 if out is not None:
                     terms[EDGES[e][1]].append(out)
@@ -129,20 +124,9 @@ class NB201Cell(nn.Module):
             out = parts[0]
         else:
             gate = plan.gate(edge, self.partial) if plan is not None else (1.0,) + (0.0,) * (self.partial - 1)
-            total_gate = sum(gate)
-            if total_gate == 0:
+            if sum(gate) == 0:
                 return None
-            chunks = []
-            for g in range(self.partial):
-                chunk = None
-                if parts[g] is not None and gate[g]:
-                    chunk = parts[g] if gate[g] == 1.0 else parts[g] * gate[g]
-                bypass = total_gate - gate[g]
-                if bypass:
-                    keep = xg[g] if bypass == 1.0 else xg[g] * bypass
-                    chunk = keep if chunk is None else chunk + keep
-                chunks.append(chunk if chunk is not None else torch.zeros_like(xg[g]))
-            out = channel_shuffle(torch.cat(chunks, dim=1), self.partial)
+            out = mix_groups(parts, xg, gate)
         if out is not None and plan is not None and plan.edge_scale is not None:
             out = out * plan.edge_scale[edge]
         return out

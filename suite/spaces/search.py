@@ -1,16 +1,23 @@
-"""What a search method needs from a space: its supernet, its α groups and its derivation rules."""
+"""What a search method needs from a space: its supernet, its α groups and its derivation rules.
+
+One ``SearchSpace`` per searchable entry of ``suite.spaces.REGISTRY``; what differs between
+spaces (building the supernet, counting its cells, calling it, deriving an architecture) is
+each space's own function below, so no method branches on a space's name.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
 
-from . import darts, nb201, sss
+from . import REGISTRY, darts, nb201, space_entry, sss
 from .mixing import EdgePlan
 from .nb201_net import NB201Network
 from .sss_net import MAX_WIDTH, SSSNetwork
+
+Plans = dict[str, "EdgePlan | list[EdgePlan]"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,10 @@ class SearchSpace:
     edges: tuple[tuple[int, int], ...]
     groups: tuple[str, ...]
     benchmark_space: str | None  # the tabular benchmark space its archs can be looked up in
+    _build: Callable[..., nn.Module] = field(repr=False, compare=False)
+    _cell_counts: Callable[[nn.Module], dict[str, int]] = field(repr=False, compare=False)
+    _forward: Callable[[nn.Module, torch.Tensor, Plans], torch.Tensor] = field(repr=False, compare=False)
+    _derive: Callable[[dict[str, torch.Tensor]], Any] = field(repr=False, compare=False)
 
     @property
     def n_edges(self) -> int:
@@ -45,56 +56,77 @@ class SearchSpace:
         sss: the widths and depth are NATS-Bench's (5 layers of at most 64 channels), so ``c`` must be
         64 and ``depth`` 5; there are no partial channels or shared sources.
         """
-        if self.name == "sss":
-            if (c, depth) != (MAX_WIDTH, sss.NUM_LAYERS) or partial != 1 or op_groups or share_sources:
-                raise ValueError(f"the sss width supernet is fixed by NATS-Bench ({sss.NUM_LAYERS} layers of at most "
-                                 f"{MAX_WIDTH} channels, no partial channels or shared sources); set "
-                                 f"channels={MAX_WIDTH} and depth={sss.NUM_LAYERS} (got channels={c}, "
-                                 f"depth={depth}, partial={partial})")
-            return SSSNetwork(None, num_classes, in_channels)
-        if self.name == "nb201":
-            return NB201Network(c, depth, num_classes, None, in_channels, partial, op_groups=op_groups,
-                                share_sources=share_sources)
-        return darts.DartsSearchNetwork(c, depth, num_classes, in_channels, partial=partial, op_groups=op_groups,
-                                        share_sources=share_sources)
+        return self._build(num_classes, in_channels, c, depth, partial, op_groups, share_sources)
 
     def cell_counts(self, net: nn.Module) -> dict[str, int]:
         """How many searchable cells of each type the supernet has (for per-cell plans)."""
-        if self.name == "nb201":
-            return {"cell": net.num_search_cells}
-        if self.name == "sss":
-            return {"width": 1}  # one [layers, widths] plan for the whole network
-        red = sum(c.reduction for c in net.cells)
-        return {"normal": len(net.cells) - red, "reduce": red}
+        return self._cell_counts(net)
 
-    def forward(self, net: nn.Module, x: torch.Tensor, plans: dict[str, EdgePlan | list[EdgePlan]]) -> torch.Tensor:
-        if self.name == "sss":
-            return net(x, plans["width"])
-        return net(x, plans["cell"]) if self.name == "nb201" else net(x, plans)
+    def forward(self, net: nn.Module, x: torch.Tensor, plans: Plans) -> torch.Tensor:
+        return self._forward(net, x, plans)
 
     def derive_argmax(self, weights: dict[str, torch.Tensor]) -> Any:
         """NB201: the best op per edge, ``none`` included. DARTS: the top-2 rule (no ``none``).
         SSS: the most likely width per layer, a ``SizeArch``."""
-        if self.name == "sss":
-            return sss.SizeArch(tuple(sss.CHANNELS[int(k)] for k in weights["width"].detach().argmax(-1)))
-        if self.name == "nb201":
-            return nb201.Arch.from_ops([int(k) for k in weights["cell"].detach().argmax(-1)])
-        return darts.Genotype(darts.derive_top2(weights["normal"]), tuple(range(2, 6)),
-                              darts.derive_top2(weights["reduce"]), tuple(range(2, 6)))
+        return self._derive(weights)
+
+
+# ---- each space's own behaviour -------------------------------------------------------------------
+
+def _nb201_build(num_classes: int, in_channels: int, c: int, depth: int, partial: int,
+                 op_groups: dict[str, int] | None, share_sources: bool) -> nn.Module:
+    return NB201Network(c, depth, num_classes, None, in_channels, partial, op_groups=op_groups,
+                        share_sources=share_sources)
+
+
+def _darts_build(num_classes: int, in_channels: int, c: int, depth: int, partial: int,
+                 op_groups: dict[str, int] | None, share_sources: bool) -> nn.Module:
+    return darts.DartsSearchNetwork(c, depth, num_classes, in_channels, partial=partial, op_groups=op_groups,
+                                    share_sources=share_sources)
+
+
+def _sss_build(num_classes: int, in_channels: int, c: int, depth: int, partial: int,
+               op_groups: dict[str, int] | None, share_sources: bool) -> nn.Module:
+    if (c, depth) != (MAX_WIDTH, sss.NUM_LAYERS) or partial != 1 or op_groups or share_sources:
+        raise ValueError(f"the sss width supernet is fixed by NATS-Bench ({sss.NUM_LAYERS} layers of at most "
+                         f"{MAX_WIDTH} channels, no partial channels or shared sources); set "
+                         f"channels={MAX_WIDTH} and depth={sss.NUM_LAYERS} (got channels={c}, "
+                         f"depth={depth}, partial={partial})")
+    return SSSNetwork(None, num_classes, in_channels)
+
+
+def _darts_cells(net: nn.Module) -> dict[str, int]:
+    red = sum(c.reduction for c in net.cells)
+    return {"normal": len(net.cells) - red, "reduce": red}
+
+
+def _darts_derive(weights: dict[str, torch.Tensor]) -> Any:
+    return darts.Genotype(darts.derive_top2(weights["normal"]), tuple(range(2, 6)),
+                          darts.derive_top2(weights["reduce"]), tuple(range(2, 6)))
+
+
+def _benchmark_space(name: str) -> str | None:
+    table = REGISTRY[name].table
+    return table.name if table is not None else None
 
 
 SEARCH_SPACES = {
-    "nb201": SearchSpace("nb201", nb201.OPS, nb201.EDGES, ("cell",), "tss"),
-    "darts": SearchSpace("darts", darts.OPS, darts.EDGES, ("normal", "reduce"), None),
-    "sss": SearchSpace("sss", tuple(str(c) for c in sss.CHANNELS),
-                       tuple((i, i + 1) for i in range(sss.NUM_LAYERS)), ("width",), "sss"),
+    "nb201": SearchSpace("nb201", nb201.OPS, nb201.EDGES, ("cell",), _benchmark_space("nb201"), _nb201_build,
+                         lambda net: {"cell": net.num_search_cells}, lambda net, x, plans: net(x, plans["cell"]),
+                         lambda w: nb201.Arch.from_ops([int(k) for k in w["cell"].detach().argmax(-1)])),
+    "darts": SearchSpace("darts", darts.OPS, darts.EDGES, ("normal", "reduce"), _benchmark_space("darts"),
+                         _darts_build, _darts_cells, lambda net, x, plans: net(x, plans), _darts_derive),
+    "sss": SearchSpace("sss", tuple(str(c) for c in sss.CHANNELS), tuple((i, i + 1) for i in range(sss.NUM_LAYERS)),
+                       ("width",), _benchmark_space("sss"), _sss_build,
+                       lambda net: {"width": 1},  # one [layers, widths] plan for the whole network
+                       lambda net, x, plans: net(x, plans["width"]),
+                       lambda w: sss.SizeArch(tuple(sss.CHANNELS[int(k)] for k in w["width"].detach().argmax(-1)))),
 }
-_ALIASES = {"nb201": "nb201", "tss": "nb201", "nas-bench-201": "nb201", "topology": "nb201",
-            "darts": "darts", "darts-cnn": "darts", "sss": "sss", "size": "sss"}
 
 
 def get_search_space(name: str) -> SearchSpace:
-    key = _ALIASES.get(str(name).lower())
-    if key is None:
+    """The searchable view of a space, by name or alias (``suite.spaces.REGISTRY``)."""
+    entry = space_entry(name)
+    if entry is None or entry.name not in SEARCH_SPACES:
         raise ValueError(f"unknown search space {name!r}; choose nb201 (= tss), darts or sss (= size)")
-    return SEARCH_SPACES[key]
+    return SEARCH_SPACES[entry.name]

@@ -124,10 +124,10 @@ def _start(task: dict[str, Any], path: Path) -> Any:
     cfg = {**task["config"], "device": task["device"], "threads": int(task["threads"]), "out": str(path.parent),
            "name": path.name}
     if task["kind"] == "search":
-        from suite.runner import SearchConfig, run_search
+        from suite.runs import SearchConfig, run_search
 
         return run_search(SearchConfig(**cfg), progress=False)
-    from benchmarks.training import EvalConfig, run_training
+    from suite.runs import EvalConfig, run_training
 
     arch = final_arch(task["out"], task["after"])
     if arch is None:
@@ -141,12 +141,12 @@ def _resume(task: dict[str, Any], path: Path) -> Any:
     """Resume from the last checkpoint (refused while a live process writes it), with this sweep's paths
     and thread count."""
     cfg = task["config"]
-    moved = {k: cfg.get(k) for k in ("data_dir", "protocol_dir", "bench")}
+    moved = {k: cfg.get(k) for k in ("data_dir", "splits_dir", "bench", "protocol_dir")}  # protocol_dir: former name
     if task["kind"] == "search":
-        from suite.runner import resume_search
+        from suite.runs import resume_search
 
         return resume_search(path, progress=False, threads=int(task["threads"]), **moved)
-    from benchmarks.training import resume_training
+    from suite.runs import resume_training
 
     return resume_training(path, progress=False, threads=int(task["threads"]), **moved)
 

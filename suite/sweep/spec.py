@@ -37,11 +37,13 @@ from typing import Any, Iterable, Mapping
 
 from suite.errors import DnasError
 
-SEARCH_KEYS = ("method", "space", "dataset", "seed", "bench", "data_dir", "protocol_dir", "device", "hparams", "grid")
-EVAL_KEYS = ("protocol", "dataset", "seed", "bench", "data_dir", "protocol_dir", "device", "overrides", "grid")
+SEARCH_KEYS = ("method", "space", "dataset", "seed", "bench", "data_dir", "splits_dir", "device", "hparams", "grid")
+EVAL_KEYS = ("protocol", "dataset", "seed", "bench", "data_dir", "splits_dir", "device", "overrides", "grid")
+FORMER_NAMES = {"protocol_dir": "splits_dir"}
+"""Keys under their former names, still read."""
 CROSSED = {"method", "space", "dataset", "seed", "protocol"}
 """Keys whose list values are crossed into a grid (other keys take one value)."""
-INHERITED = ("bench", "data_dir", "protocol_dir", "device")
+INHERITED = ("bench", "data_dir", "splits_dir", "device")
 """Evaluation settings that default to their search's."""
 EXECUTOR_KEYS = ("kind", "address", "workers", "cpus_per_run", "gpus_per_run", "retries")
 TOP_KEYS = ("out", "search", "evaluate", "executor")
@@ -151,12 +153,18 @@ def _known(entry: Mapping[str, Any], keys: tuple[str, ...], where: str, name: st
 
 
 def _entries(section: Any, where: str, name: str) -> list[tuple[str, Mapping[str, Any]]]:
-    """A section is one grid or a list of grids: ``[(label, grid), ...]``."""
+    """A section is one grid or a list of grids: ``[(label, grid), ...]`` (keys under their current names)."""
     if isinstance(section, Mapping):
-        return [(name, section)]
+        return [(name, _renamed(section))]
     if isinstance(section, list) and section:
-        return [(f"{name}[{i}]", e) for i, e in enumerate(section)]
+        return [(f"{name}[{i}]", _renamed(e)) for i, e in enumerate(section)]
     raise DnasError(f"{where}: {name} must be a mapping (one grid) or a non-empty list of them")
+
+
+def _renamed(entry: Any) -> Any:
+    if not isinstance(entry, Mapping):
+        return entry
+    return {FORMER_NAMES.get(k, k) if FORMER_NAMES.get(k) not in entry else k: v for k, v in entry.items()}
 
 
 def _values(entry: Mapping[str, Any], key: str, where: str, name: str) -> list[Any]:
@@ -236,7 +244,7 @@ def _expand_searches(section: Any, where: str, extra: dict[str, Any]) -> list[Ru
         _known(entry, SEARCH_KEYS, where, name)
         if "method" not in entry:
             raise DnasError(f"{where}: {name}: needs 'method' (see 'dnas list methods')")
-        paths = {k: _path(entry, k, where, name) for k in ("bench", "data_dir", "protocol_dir")}
+        paths = {k: _path(entry, k, where, name) for k in ("bench", "data_dir", "splits_dir")}
         device = _device(entry, where, name)
         base = {**_settings(entry, "hparams", where, name), **extra}
         axes = {k: _values(entry, k, where, name) if k in entry else [d]
@@ -265,7 +273,7 @@ def _resolve_search(method: str, space: str, hparams: dict[str, Any], bench: str
     """(canonical space name, every hyperparameter) as the run will record them, checked by building the
     method once (and opening the benchmark it looks up in)."""
     from methods import create_method
-    from suite.runner import Lookup
+    from suite.runs import Lookup
 
     try:
         m = create_method(str(method), str(space), 10, 3, seed=0, device="cpu", **hparams)
@@ -280,7 +288,7 @@ def _resolve_search(method: str, space: str, hparams: dict[str, Any], bench: str
 # ---- evaluations ----------------------------------------------------------------------------------
 
 def _expand_evaluations(section: Any, searches: list[RunSpec], where: str, extra: dict[str, Any]) -> list[RunSpec]:
-    from benchmarks.protocols import get_protocol
+    from suite.train.protocols import get_protocol
 
     if section is None:
         return []
@@ -289,7 +297,7 @@ def _expand_evaluations(section: Any, searches: list[RunSpec], where: str, extra
         _known(entry, EVAL_KEYS, where, name)
         if "protocol" not in entry or "dataset" not in entry:
             raise DnasError(f"{where}: {name}: needs 'protocol' (e.g. nats-200) and 'dataset'")
-        paths = {k: _path(entry, k, where, name) for k in ("bench", "data_dir", "protocol_dir")}
+        paths = {k: _path(entry, k, where, name) for k in ("bench", "data_dir", "splits_dir")}
         base = {**_settings(entry, "overrides", where, name), **extra}
         seeds = [_seed(s, where, name) for s in _values(entry, "seed", where, name)] if "seed" in entry else [None]
         for proto_name, dataset, combo in itertools.product(_values(entry, "protocol", where, name),

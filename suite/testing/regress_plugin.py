@@ -35,7 +35,7 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
     """One search in this process (a worker): ``task`` holds SearchConfig fields and ``regression``
     (an injected regression from ``suite.testing.regressions``, or None)."""
     from suite.errors import NonFiniteLoss
-    from suite.runner import SearchConfig, run_search
+    from suite.runs import SearchConfig, run_search
     from suite.testing.regressions import inject
 
     task = dict(task)

@@ -2,7 +2,7 @@
 
 The official NATS-Bench archive cannot be downloaded here, so a session fixture multiplies
 the three real records kept in ``../shared/data/nats-official`` into a full-size synthetic
-fast-mode directory (``benchmarks.synthetic``, 15,625 files, ~1.6 GB) and converts it once
+fast-mode directory (``tests/synthetic.py``, 15,625 files, ~1.6 GB) and converts it once
 with ``benchmarks.convert.convert_nats`` into a store beside it (~4 GB). Both live in
 ``$DNAS_PERF_CACHE`` (default ``~/.cache/dnas-suite/perf``) and are reused by later runs: a
 ``*.complete.json`` marker is written after each step succeeds, and an interrupted
@@ -99,7 +99,7 @@ def _count_records(d: Path) -> int:
 def perf_data() -> PerfData:
     require_real_records()
     from benchmarks.convert import convert_nats
-    from benchmarks.synthetic import make_full_nats_dir
+    from synthetic import make_full_nats_dir
 
     root = cache_dir()
     nats_dir = root / TSS_NAME

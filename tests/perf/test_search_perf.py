@@ -109,7 +109,7 @@ def _peak_rss_mb(space: str, which: str, batch: int) -> float:
 def test_digits_search_bar(tmp_path, benchmark):
     """A 3-epoch DARTS-V1 search on digits with the default NB201 supernet finishes in 120 s (2 threads,
     an otherwise idle machine; on a shared one expect far more: this is why it is no default test)."""
-    from suite.runner import SearchConfig, run_search
+    from suite.runs import SearchConfig, run_search
 
     runs = iter(range(100))
 

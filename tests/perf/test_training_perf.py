@@ -13,8 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmarks.protocols import get_protocol
-from benchmarks.training import build_network
+from suite.train.protocols import get_protocol
+from suite.train.networks import build_network
 
 pytestmark = pytest.mark.perf
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"

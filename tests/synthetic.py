@@ -35,7 +35,7 @@ chunks of indices over a process pool (one process per core by default).
 
 Command line::
 
-    python -m benchmarks.synthetic SRC OUT [--space tss] [--n N] [--seed S] [--workers W]
+    python tests/synthetic.py SRC OUT [--space tss] [--n N] [--seed S] [--workers W]
 """
 from __future__ import annotations
 
@@ -54,12 +54,15 @@ from typing import Any
 
 import numpy as np
 
+from suite.spaces import get_space
+
 PICKLE_EXT = "pickle.pbz2"
 META_NAME = f"meta.{PICKLE_EXT}"
 COMPRESSLEVEL = 9  # bz2's default, as the official files; 1..9 are all valid bz2
 _RECORD_RE = re.compile(r"^(\d+)\.pickle\.pbz2$")
 _TMP_RE = re.compile(r"^\.(?:\d+|meta)\.pickle\.pbz2\.tmp-(\d+)$")
-_SPACES = {"tss": "tss", "topology": "tss", "sss": "sss", "size": "sss"}
+_SPACES = {name: get_space(name).name for name in ("tss", "topology", "sss", "size")}
+"""The names ``--space`` takes, each with the benchmark space it names (from the one registry)."""
 
 _ACC_FIELDS = ("train_acc1es", "train_acc5es", "eval_acc1es")
 _LOSS_FIELDS = ("train_losses", "eval_losses")
@@ -272,8 +275,8 @@ def make_full_store(src_dir: str | os.PathLike, out: str | os.PathLike, space: s
     import json
     import tempfile
 
-    from . import nats
-    from .convert import assemble
+    from benchmarks import nats
+    from benchmarks.convert import assemble
 
     space = _SPACES[space]
     src = nats.locate(src_dir, space)
@@ -306,7 +309,7 @@ def make_full_store(src_dir: str | os.PathLike, out: str | os.PathLike, space: s
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.synthetic",
+    ap = argparse.ArgumentParser(prog="python tests/synthetic.py",
                                  description="Write a full-size synthetic NATS-Bench fast-mode directory from a "
                                              "few real records (for speed/memory measurements only).")
     ap.add_argument("src", help="official fast-mode directory with meta.pickle.pbz2 and a few records")
