@@ -38,11 +38,17 @@ def _add_run_flags(sp: argparse.ArgumentParser, bench_help: str, default_name: s
     sp.add_argument("--name", help=f"run directory name (default: {default_name})")
 
 
-def _resume_only(args: argparse.Namespace, fixed: Sequence[str]) -> dict[str, Any]:
+_SWITCHES = ("channels_last", "amp")
+"""Search flags with a --no- form: given when not None (--no-amp is given too)."""
+
+
+def _resume_only(args: argparse.Namespace, fixed: Sequence[str], switches: Sequence[str] = ()) -> dict[str, Any]:
     """The flags given with --resume; a flag that would change the run is refused (one line)."""
-    given = [k for k in fixed if getattr(args, k, None) not in (None, False, [])]
+    given = [k for k in fixed if getattr(args, k, None) not in (None, False, [])
+             or (k in switches and getattr(args, k) is not None)]
     if given:
         flag = "CONFIG" if given[0] == "config" else "--" + given[0].replace("_", "-")
+        flag = f"--[no-]{flag[2:]}" if given[0] in switches else flag
         raise DnasError(f"--resume continues {args.resume} as it was configured: {flag} cannot change it (with "
                         f"--resume only --data-dir, --splits-dir, --bench and --threads may be given)")
     return {k: getattr(args, k) for k in _MOVABLE if getattr(args, k) is not None}
@@ -63,7 +69,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     if args.resume:
         moved = _resume_only(args, ("config", "method", "space", "dataset", "seed", "device", "out", "name",
-                                    "epochs", "set"))
+                                    "epochs", "set", *_SWITCHES), _SWITCHES)
         store = resume_search(args.resume, progress=not args.json, **moved)
     else:
         data: dict[str, Any] = {}

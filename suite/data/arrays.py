@@ -62,6 +62,6 @@ class TrainTest:
     def eval_set(self, name: str) -> ArrayDataset:
         """The evaluation set ``name``; a one-line KeyError lists the ones this dataset has."""
         if name not in self.evals:
-            hint = " (x-valid/x-test need protocol_dir)" if name in ("x-valid", "x-test") else ""
+            hint = " (x-valid/x-test need splits_dir, --splits-dir)" if name in ("x-valid", "x-test") else ""
             raise KeyError(f"{self.train.name} has no evaluation set {name!r}{hint}; it has {sorted(self.evals)}")
         return self.evals[name]

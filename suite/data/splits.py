@@ -55,12 +55,12 @@ def read_split(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return out
 
 
-def _protocol_split(protocol_dir: str | os.PathLike | None, filename: str, keys: tuple[str, ...],
+def _read_splits(splits_dir: str | os.PathLike | None, filename: str, keys: tuple[str, ...],
                     dataset: str) -> dict[str, np.ndarray]:
-    """Read ``filename`` from ``protocol_dir`` (or its ``configs/nas-benchmark``) and check its keys."""
-    if protocol_dir is None:
-        raise ValueError(f"{dataset} needs protocol_dir: the folder holding {filename} ({SPLITS_WHERE})")
-    root = Path(protocol_dir).expanduser()
+    """Read ``filename`` from ``splits_dir`` (or its ``configs/nas-benchmark``) and check its keys."""
+    if splits_dir is None:
+        raise ValueError(f"{dataset} needs splits_dir (--splits-dir): the folder holding {filename} ({SPLITS_WHERE})")
+    root = Path(splits_dir).expanduser()
     candidates = [root / filename, root / "configs" / "nas-benchmark" / filename]
     path = next((c for c in candidates if c.is_file()), None)
     if path is None:
@@ -92,12 +92,12 @@ def _need_dir(data_dir: str | os.PathLike | None, dataset: str) -> str | os.Path
 
 
 def search_split(dataset: str, data_dir: str | os.PathLike | None,
-                 protocol_dir: str | os.PathLike | None) -> tuple[ArrayDataset, ArrayDataset]:
+                 splits_dir: str | os.PathLike | None) -> tuple[ArrayDataset, ArrayDataset]:
     """(train_part, valid_part) a NAS search uses, as in NATS-Bench / AutoDL ``get_nas_search_loaders``.
 
     cifar10 (or cifar10-valid): the cifar-split train/valid halves of the train set;
     cifar100 / ImageNet16-120: the full train set / the x-valid half of the test set;
-    digits: the two halves of its train part. ``data_dir`` and ``protocol_dir`` are unused for digits.
+    digits: the two halves of its train part. ``data_dir`` and ``splits_dir`` are unused for digits.
     """
     _check_name(dataset)
     if dataset == "digits":
@@ -106,12 +106,12 @@ def search_split(dataset: str, data_dir: str | os.PathLike | None,
         return (train.subset(np.arange(half), "digits/search-train"),
                 train.subset(np.arange(half, len(train)), "digits/search-valid"))
     if dataset in ("cifar10", "cifar10-valid"):
-        split = _protocol_split(protocol_dir, "cifar-split.txt", ("train", "valid"), dataset)
+        split = _read_splits(splits_dir, "cifar-split.txt", ("train", "valid"), dataset)
         train, _ = load_cifar10(_need_dir(data_dir, dataset))
         return (_pick(train, split["train"], "cifar10/search-train", "cifar-split.txt"),
                 _pick(train, split["valid"], "cifar10/search-valid", "cifar-split.txt"))
     filename = "cifar100-test-split.txt" if dataset == "cifar100" else "imagenet-16-120-test-split.txt"
-    split = _protocol_split(protocol_dir, filename, ("xvalid",), dataset)
+    split = _read_splits(splits_dir, filename, ("xvalid",), dataset)
     loader = load_cifar100 if dataset == "cifar100" else load_imagenet16
     train, test = loader(_need_dir(data_dir, dataset))
     return (dataclasses.replace(train, name=f"{dataset}/search-train"),
@@ -119,19 +119,19 @@ def search_split(dataset: str, data_dir: str | os.PathLike | None,
 
 
 def train_test(dataset: str, data_dir: str | os.PathLike | None,
-               protocol_dir: str | os.PathLike | None = None) -> TrainTest:
+               splits_dir: str | os.PathLike | None = None) -> TrainTest:
     """Data for final training, as NATS-Bench trained each dataset.
 
-    cifar10-valid: train half / valid half of the train set (needs protocol_dir), with
+    cifar10-valid: train half / valid half of the train set (needs splits_dir), with
     ``ori-test`` too; cifar10: 50k train / 10k test; cifar100, ImageNet16-120: train / full
-    test, plus the ``x-valid``/``x-test`` halves when protocol_dir is given; digits: 80/20.
+    test, plus the ``x-valid``/``x-test`` halves when splits_dir is given; digits: 80/20.
     """
     _check_name(dataset)
     if dataset == "digits":
         train, test = load_digits()
         return TrainTest(train, test, {"ori-test": test})
     if dataset == "cifar10-valid":
-        split = _protocol_split(protocol_dir, "cifar-split.txt", ("train", "valid"), dataset)
+        split = _read_splits(splits_dir, "cifar-split.txt", ("train", "valid"), dataset)
         train, test = load_cifar10(_need_dir(data_dir, dataset))
         half_train = _pick(train, split["train"], "cifar10-valid/train", "cifar-split.txt")
         half_valid = _pick(train, split["valid"], "cifar10-valid/x-valid", "cifar-split.txt")
@@ -142,9 +142,9 @@ def train_test(dataset: str, data_dir: str | os.PathLike | None,
     loader = load_cifar100 if dataset == "cifar100" else load_imagenet16
     train, test = loader(_need_dir(data_dir, dataset))
     evals = {"ori-test": test}
-    if protocol_dir is not None:
+    if splits_dir is not None:
         filename = "cifar100-test-split.txt" if dataset == "cifar100" else "imagenet-16-120-test-split.txt"
-        split = _protocol_split(protocol_dir, filename, ("xvalid", "xtest"), dataset)
+        split = _read_splits(splits_dir, filename, ("xvalid", "xtest"), dataset)
         evals["x-valid"] = _pick(test, split["xvalid"], f"{dataset}/x-valid", filename)
         evals["x-test"] = _pick(test, split["xtest"], f"{dataset}/x-test", filename)
     return TrainTest(train, test, evals)
