@@ -153,3 +153,24 @@ def replace_dir(tmp_dir: Path, final_dir: Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
     else:
         os.replace(tmp_dir, final_dir)
+
+
+def read_yaml(path: str | os.PathLike, what: str) -> Any:
+    """A YAML file's content (``what`` names it in errors: "config", "sweep spec"); a missing file,
+    bad YAML or a binary file is a one-line error with the line number."""
+    import yaml
+
+    from suite.errors import FormatError, MissingFileError
+
+    file = Path(path)
+    if not file.is_file():
+        raise MissingFileError(f"{what} file {file} does not exist")
+    try:
+        return yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise FormatError(f"{what} {file} is not valid YAML: {problem}{where}") from None
+    except UnicodeDecodeError:
+        raise FormatError(f"{what} {file} is not a text file") from None

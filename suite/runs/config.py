@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from suite.checks import check_int, check_mapping, check_name, check_path, check_seed, check_str
-from suite.errors import FormatError, MissingFileError
+from suite.errors import FormatError
+from suite.io import read_yaml
 
 
 @dataclass(kw_only=True)
@@ -121,20 +122,8 @@ class EvalConfig(RunConfig):
 
 def read_yaml_config(path: str | os.PathLike) -> dict[str, Any]:
     """A YAML config file as a dict; a missing file or bad YAML is a one-line error with the line number."""
-    import yaml
-
     file = Path(path)
-    if not file.is_file():
-        raise MissingFileError(f"config file {file} does not exist")
-    try:
-        data = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise FormatError(f"config {file} is not valid YAML: {problem}{where}") from None
-    except UnicodeDecodeError:
-        raise FormatError(f"config {file} is not a text file") from None
+    data = read_yaml(file, "config")
     if data is None:
         return {}
     if not isinstance(data, dict):

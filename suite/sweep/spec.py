@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from suite.errors import DnasError
+from suite.io import read_yaml
 
 SEARCH_KEYS = ("method", "space", "dataset", "seed", "bench", "data_dir", "splits_dir", "device", "hparams", "grid")
 EVAL_KEYS = ("protocol", "dataset", "seed", "bench", "data_dir", "splits_dir", "device", "overrides", "grid")
@@ -92,17 +93,8 @@ def run_hash(identity: Mapping[str, Any]) -> str:
 
 def read_spec(path: str | os.PathLike) -> dict[str, Any]:
     """The YAML file as a mapping; a missing file or bad YAML is one line."""
-    import yaml
-
     file = Path(path)
-    if not file.is_file():
-        raise DnasError(f"sweep spec {file} does not exist")
-    try:
-        data = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise DnasError(f"{file}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    data = read_yaml(file, "sweep spec")
     if not isinstance(data, dict):
         raise DnasError(f"{file}: a sweep spec is a mapping with 'search:' (and optionally 'evaluate:', 'out:')")
     return data
