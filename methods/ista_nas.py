@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from suite.params import Param, choice, fraction, non_negative, positive, probability
-from suite.spaces import darts as darts_space
+from suite.spaces import darts as darts_space, darts_net
 from suite.spaces.mixing import EdgePlan
 from suite.spaces.nb201 import Arch
 from suite.train.augment import cutout
@@ -288,7 +288,7 @@ class ISTANASOneStage(ISTANAS):
     def build_network(self, num_classes: int, in_channels: int) -> nn.Module:
         if self.space.name != "darts":
             return super().build_network(num_classes, in_channels)
-        return darts_space.DartsSearchNetwork(self.hp["channels"], self.hp["depth"], num_classes, in_channels,
+        return darts_net.DartsSearchNetwork(self.hp["channels"], self.hp["depth"], num_classes, in_channels,
                                               affine=True, identity_bn=True, auxiliary=self.hp["aux_weight"] > 0)
 
     def _op_bn_params(self) -> dict[str, list[nn.Parameter]]:

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from methods import create_method
 from methods.entrannas import dst_weights
-from suite.spaces import darts, nb201
+from suite.spaces import darts, darts_net, nb201
 from suite.spaces.mixing import EdgePlan
 from suite.testing import TINY, computed_darts_ops, darts_ops_needed, tiny_batch
 
@@ -218,7 +218,7 @@ def _count_calls(modules: dict) -> tuple[dict, list]:
 
 def test_feature_sharing_darts():
     m = make("entrannas", "darts", transit=False)
-    unshared = darts.DartsSearchNetwork(4, 3, 10, 1)
+    unshared = darts_net.DartsSearchNetwork(4, 3, 10, 1)
     sources = sorted({s for s, _ in darts.EDGES})
     for cell, ref in zip(m.net.cells, unshared.cells):
         assert len(cell.edges) == len(sources) and cell.module_of == [s for s, _ in darts.EDGES]

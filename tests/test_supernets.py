@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from suite.spaces import darts
+from suite.spaces import darts, darts_net
 from suite.spaces.mixing import EdgePlan, one_hot_plan
 from suite.spaces.nb201 import OPS, Arch
 from suite.spaces.nb201_net import NB201Network, subnet_state_dict
@@ -58,7 +58,7 @@ def test_supernet_gradients_reach_all_alphas():
 
 
 def test_darts_search_network_and_genotype():
-    net = darts.DartsSearchNetwork(8, 5, 10)
+    net = darts_net.DartsSearchNetwork(8, 5, 10)
     plans = {g: EdgePlan(torch.softmax(torch.randn(14, 8), -1)) for g in ("normal", "reduce")}
     assert net(torch.randn(2, 3, 16, 16), plans).shape == (2, 10)
     assert len(darts.EDGES) == 14 and darts.EDGES[:3] == ((0, 2), (1, 2), (0, 3))
@@ -75,7 +75,7 @@ def test_darts_search_network_and_genotype():
 
 
 def test_partial_channel_darts_edge_shapes():
-    net = darts.DartsSearchNetwork(8, 3, 10, partial=4)
+    net = darts_net.DartsSearchNetwork(8, 3, 10, partial=4)
     plans = {g: EdgePlan(torch.softmax(torch.randn(14, 8), -1), edge_scale=torch.rand(14)) for g in ("normal", "reduce")}
     assert net(torch.randn(2, 3, 16, 16), plans).shape == (2, 10)
     sep = net.cells[0].edges[0].ops[darts.OPS.index("sep_conv_3x3")]
@@ -88,7 +88,7 @@ def _groups_net(space: str):
         groups = {"skip_connect": 1, "nor_conv_3x3": 1}
         return NB201Network(8, 1, 10, partial=2, op_groups=groups), 6, 5, (lambda n, x, p: n(x, p))
     groups = {"avg_pool_3x3": 1, "skip_connect": 1, "sep_conv_5x5": 1, "dil_conv_5x5": 1}
-    return darts.DartsSearchNetwork(8, 3, 10, partial=2, op_groups=groups), 14, 8, \
+    return darts_net.DartsSearchNetwork(8, 3, 10, partial=2, op_groups=groups), 14, 8, \
         (lambda n, x, p: n(x, {"normal": p, "reduce": p}))
 
 
@@ -122,7 +122,7 @@ def test_shared_sources_and_per_cell_plans():
     assert shared(x, plans).shape == (2, 10)
     with pytest.raises(ValueError, match="cell plans for 6 cells"):
         shared(x, plans[:2])
-    d = darts.DartsSearchNetwork(8, 3, 10, share_sources=True)
+    d = darts_net.DartsSearchNetwork(8, 3, 10, share_sources=True)
     from suite.spaces.search import get_search_space
 
     counts = get_search_space("darts").cell_counts(d)
@@ -184,7 +184,7 @@ def _darts_plans(rng: torch.Generator, partial: int) -> list[EdgePlan]:
 def test_darts_cell_per_source_equals_per_edge(reduction, partial, shared, affine):
     rng = torch.Generator().manual_seed(partial + 10 * reduction + 100 * shared + 1000 * affine)
     torch.manual_seed(0)
-    cell = darts.SearchCell(12, 12, 8, reduction, False, partial, DARTS_GROUPS if partial == 2 else None, shared,
+    cell = darts_net.SearchCell(12, 12, 8, reduction, False, partial, DARTS_GROUPS if partial == 2 else None, shared,
                             affine, identity_bn=affine).double()
     with torch.no_grad():
         for m in cell.modules():
@@ -204,7 +204,7 @@ def test_darts_cell_per_source_equals_per_edge(reduction, partial, shared, affin
 
 
 def test_darts_cell_drop_path_keeps_only_the_identity_when_everything_drops():
-    cell = darts.SearchCell(8, 8, 4, False, False, 1).double()
+    cell = darts_net.SearchCell(8, 8, 4, False, False, 1).double()
     s0, s1 = torch.randn(2, 2, 8, 6, 6, dtype=torch.double)
     plan = EdgePlan(torch.rand(14, 8, dtype=torch.double))
     skip_only = EdgePlan(plan.weights * (torch.arange(8) == darts.OPS.index("skip_connect")))
@@ -250,7 +250,7 @@ def xautodl_darts_pair():
     ref = xautodl_darts(8).double()
     with torch.no_grad():
         ref.arch_normal_parameters.normal_(), ref.arch_reduce_parameters.normal_()
-    ours = darts.DartsSearchNetwork(8, 8, 10).double()
+    ours = darts_net.DartsSearchNetwork(8, 8, 10).double()
     load_xautodl_darts(ours, ref)
     return ref, ours, darts_alpha_index()
 

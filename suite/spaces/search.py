@@ -12,7 +12,7 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from . import REGISTRY, darts, nb201, space_entry, sss
+from . import REGISTRY, darts, darts_net, nb201, space_entry, sss
 from .mixing import EdgePlan
 from .nb201_net import NB201Network
 from .sss_net import MAX_WIDTH, SSSNetwork
@@ -81,7 +81,7 @@ def _nb201_build(num_classes: int, in_channels: int, c: int, depth: int, partial
 
 def _darts_build(num_classes: int, in_channels: int, c: int, depth: int, partial: int,
                  op_groups: dict[str, int] | None, share_sources: bool) -> nn.Module:
-    return darts.DartsSearchNetwork(c, depth, num_classes, in_channels, partial=partial, op_groups=op_groups,
+    return darts_net.DartsSearchNetwork(c, depth, num_classes, in_channels, partial=partial, op_groups=op_groups,
                                     share_sources=share_sources)
 
 

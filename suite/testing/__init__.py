@@ -111,7 +111,7 @@ def computed_darts_ops(net: torch.nn.Module, run: Callable[[], object]) -> list[
     """Per cell of a DARTS search network, the op computations ``run()`` made: {(source node, op, edge)}.
 
     The edge is None for what a cell computes once for all out-edges of a source node (pools,
-    ops shared per source); see ``SearchCell.trace``."""
+    ops shared per source); see ``suite.spaces.darts_net.SearchCell.trace``."""
     for cell in net.cells:
         cell.trace = []
     try:
