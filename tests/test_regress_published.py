@@ -1,6 +1,6 @@
 """Published results as a regression baseline: a test a user runs on a GPU with CIFAR-10.
 
-    DNAS_CIFAR_DIR=~/data DNAS_PROTOCOL_DIR=AutoDL-Projects/configs/nas-benchmark \\
+    DNAS_CIFAR_DIR=~/data DNAS_SPLITS_DIR=AutoDL-Projects/configs/nas-benchmark \\
         python -m pytest -m perf tests/test_regress_published.py -k darts
 
 runs each method's published NB201 protocol on CIFAR-10 (5 seeds; DARTS-V1: 50 epochs, GDAS: 250) and
@@ -27,12 +27,12 @@ def test_a_published_nb201_result_is_reproduced(method, tmp_path):
     from reports.tables import load_references
     from suite.runs import SearchConfig, run_search
 
-    data, splits = os.environ.get("DNAS_CIFAR_DIR"), os.environ.get("DNAS_PROTOCOL_DIR")
+    data, splits = os.environ.get("DNAS_CIFAR_DIR"), os.environ.get("DNAS_SPLITS_DIR")
     if not (data and splits and torch.cuda.is_available()):
-        pytest.skip("needs a GPU and CIFAR-10: set DNAS_CIFAR_DIR (cifar-10-batches-py/) and DNAS_PROTOCOL_DIR "
+        pytest.skip("needs a GPU and CIFAR-10: set DNAS_CIFAR_DIR (cifar-10-batches-py/) and DNAS_SPLITS_DIR "
                     "(NATS-Bench split files)")
     for seed in range(5):
-        run_search(SearchConfig(method=method, space="nb201", dataset="cifar10", data_dir=data, protocol_dir=splits,
+        run_search(SearchConfig(method=method, space="nb201", dataset="cifar10", data_dir=data, splits_dir=splits,
                                 seed=seed, device="cuda", out=str(tmp_path), name=f"{method}-seed{seed}"))
     from suite.cli import published_epochs
 
