@@ -14,18 +14,16 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
 import torch
 
+from tests.perf._rss import peak_rss_mb
+
 pytestmark = pytest.mark.perf
 BATCH, THREADS, ROUNDS = int(os.environ.get("DNAS_PERF_BATCH", "64")), 2, int(os.environ.get("DNAS_PERF_ROUNDS", "5"))
 SUPERNET = {"nb201": {}, "darts": {"channels": 16, "depth": 8}}
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def build(name: str, space: str):
@@ -41,20 +39,12 @@ def build(name: str, space: str):
 
 
 def _peak_rss_mb(name: str, space: str) -> float:
-    code = textwrap.dedent(f"""
-        import torch
-        torch.set_num_threads({THREADS})
+    return peak_rss_mb(f"""
         from tests.perf.test_methods_perf import build
         m, batches = build({name!r}, {space!r})
         for _ in range(3):
             m.step(*batches)
-        hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
-        print(int(hwm) / 1024)
-    """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=3600,
-                         env={**os.environ, "PYTHONPATH": ROOT})
-    assert out.returncode == 0, out.stderr[-2000:]
-    return float(out.stdout.strip().splitlines()[-1])
+    """, THREADS)
 
 
 @pytest.mark.parametrize("space", ["nb201", "darts"])

@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
-import textwrap
 import time
 from typing import Callable
 
@@ -29,12 +26,12 @@ import torch
 import torch.nn.functional as F
 
 from suite.testing.xautodl import need_xautodl
+from tests.perf._rss import peak_rss_mb
 
 pytestmark = pytest.mark.perf
 THREADS, ROUNDS = 2, int(os.environ.get("DNAS_PERF_ROUNDS", "5"))
 BATCHES = {"nb201": (64,), "darts": (16, 32, 64)}
 WHICH = ("xautodl", "xautodl-cl", "ours") if os.environ.get("DNAS_PERF_REFERENCE_CL", "1") != "0" else ("xautodl", "ours")
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def stepper(space: str, which: str, batch: int) -> Callable[[], float]:
@@ -90,20 +87,12 @@ def stepper(space: str, which: str, batch: int) -> Callable[[], float]:
 
 def _peak_rss_mb(space: str, which: str, batch: int) -> float:
     """Own peak resident memory (VmHWM) of a fresh process doing 3 steps."""
-    code = textwrap.dedent(f"""
-        import torch
-        torch.set_num_threads({THREADS})
+    return peak_rss_mb(f"""
         from tests.perf.test_search_perf import stepper
         step = stepper({space!r}, {which!r}, {batch})
         for _ in range(3):
             step()
-        hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
-        print(int(hwm) / 1024)
-    """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=3600,
-                         env={**os.environ, "PYTHONPATH": ROOT})
-    assert out.returncode == 0, out.stderr[-2000:]
-    return float(out.stdout.strip().splitlines()[-1])
+    """, THREADS)
 
 
 def test_digits_search_bar(tmp_path, benchmark):
