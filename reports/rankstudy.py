@@ -11,8 +11,11 @@ A SPEC names one score per architecture of a benchmark space:
 
 Options after commas: ``label=NAME`` (how tables and plots name it), ``mode=max|min`` (min:
 smaller is better, so the scores are negated; benchmark losses and times default to min),
-``json-key=K`` (records inside a JSON file), ``agg=mean|first`` (several rows per arch),
-``seed=S`` (benchmark metrics: one seed instead of the mean).
+``json-key=K`` (records inside a JSON file; JSON only), ``agg=mean|median|min|max|first`` (several
+rows per arch; a NaN row makes its arch NaN except under ``first``), ``seed=S`` (benchmark metrics:
+one seed instead of the mean). Unknown options and values are refused, never read as a default.
+
+``where`` is checked and evaluated by ``reports.filter_expr`` (a small grammar, no ``eval``).
 """
 from __future__ import annotations
 
@@ -27,11 +30,15 @@ import pandas as pd
 
 from suite.errors import DnasError
 
+from .filter_expr import Filter, FilterError, parse_filter
 from .ranks import RankCorr, rankcorr_pairs
 
 _BENCH_PART = re.compile(r"^(?P<dataset>[^@/,]+)@(?P<epochs>\d+)/(?P<metric>[\w.-]+)$")
 _TABLE_OPTIONS = ("key", "format", "json-key", "agg", "label", "mode")
 _BENCH_OPTIONS = ("label", "mode", "seed")
+_FORMATS = ("string", "index", "ops", "naslib")
+AGGREGATIONS = ("mean", "median", "min", "max", "first")
+"""``agg=`` values: how several table rows of one architecture become its score."""
 
 
 @dataclass
@@ -70,6 +77,8 @@ def parse_spec(text: str) -> Spec:
     match = _BENCH_PART.match(rest)
     if match and not Path(source).expanduser().is_file():
         _check_options(text, options, _BENCH_OPTIONS)
+        if "seed" in options and not options["seed"].isdigit():
+            raise DnasError(f"SPEC {text!r}: seed must be a whole number (a training seed), got {options['seed']!r}")
         return Spec(text, "bench", source, match["dataset"], int(match["epochs"]), match["metric"], "", options)
     _check_options(text, options, _TABLE_OPTIONS)
     if not Path(source).expanduser().is_file():
@@ -79,6 +88,15 @@ def parse_spec(text: str) -> Spec:
     if missing:
         raise DnasError(f"SPEC {text!r} names a table column: give its key column and key format explicitly, "
                         f"e.g. {head},key=arch,format=string (formats: string, index, ops, naslib)")
+    if options["format"] not in _FORMATS:
+        raise DnasError(f"SPEC {text!r}: format must be one of {', '.join(_FORMATS)} (how {options['key']} holds "
+                        f"architectures), got {options['format']!r}")
+    if "agg" in options and options["agg"] not in AGGREGATIONS:
+        raise DnasError(f"SPEC {text!r}: agg must be one of {', '.join(AGGREGATIONS)}, got {options['agg']!r}")
+    suffix = Path(source).suffix.lower()
+    if "json-key" in options and suffix != ".json":
+        raise DnasError(f"SPEC {text!r}: json-key applies to JSON files only and {source} is a "
+                        f"{suffix or 'suffix-less'} table: drop ,json-key={options['json-key']}")
     return Spec(text, "table", source, column=rest, options=options)
 
 
@@ -135,7 +153,7 @@ def resolve(spec: Spec, archs: list[str], space: str) -> Column:
                 raise DnasError(f"{spec.text}: column {col!r} is not in {spec.source}; columns: "
                                 f"{', '.join(map(str, frame.columns[:30]))}")
         idx = arch_indices(frame[key], key, space, spec.options["format"], archs)
-        raw = pd.to_numeric(frame[spec.column], errors="coerce").to_numpy(dtype=np.float64)
+        raw = _numeric_column(frame[spec.column], spec)
         values = _aggregate(idx, raw, len(archs), spec)
         mode = spec.options.get("mode", "max")
         version = f"table {Path(spec.source).name}"
@@ -143,21 +161,44 @@ def resolve(spec: Spec, archs: list[str], space: str) -> Column:
     return Column(spec, -values if negated else values, version, negated)
 
 
+def _numeric_column(values: pd.Series, spec: Spec) -> np.ndarray:
+    """The score column as floats; a value that is not a number (text, a list...) is an error naming the
+    file and column, not a silent NaN (a text column would otherwise end as "need at least 2 rows")."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna().to_numpy() & values.notna().to_numpy()
+    if bad.any():
+        row = int(np.argmax(bad))
+        example = " ".join(repr(values.iloc[row]).split())
+        raise DnasError(f"{spec.text}: column {spec.column!r} of {spec.source} is not numeric ({int(bad.sum())} of "
+                        f"{len(values)} values, e.g. {example[:40]} in row {row}); name a column of numbers")
+    return numbers.to_numpy(dtype=np.float64)
+
+
 def _aggregate(idx: np.ndarray, raw: np.ndarray, n: int, spec: Spec) -> np.ndarray:
+    """One value per arch index from table rows ``raw`` at ``idx``, by the spec's ``agg``.
+
+    Several rows of one arch need an explicit ``agg``. ``mean``/``median``/``min``/``max``: a NaN row
+    makes its arch NaN (a missing score is not averaged away); ``first``: the first row, whatever it holds.
+    """
     counts = np.bincount(idx, minlength=n)
     agg = spec.options.get("agg")
     if counts.max() > 1 and agg is None:
         dup = int(np.argmax(counts))
-        raise DnasError(f"{spec.text}: {counts.max()} rows for arch index {dup}; add agg=mean or agg=first")
+        raise DnasError(f"{spec.text}: {counts.max()} rows for arch index {dup}; add ,agg=AGG "
+                        f"({', '.join(AGGREGATIONS)})")
     out = np.full(n, np.nan)
-    if agg == "mean" and counts.max() > 1:
+    if agg in (None, "first") or counts.max() <= 1:
+        rows = np.arange(len(idx))[::-1]  # reversed so the first row wins
+        out[idx[rows]] = raw[rows]
+        return out
+    if agg == "mean":
         sums = np.zeros(n)
         np.add.at(sums, idx, raw)  # a NaN row makes its arch NaN: a missing score is not averaged away
         with np.errstate(invalid="ignore"):
-            out = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    else:
-        rows = np.arange(len(idx))[::-1]  # reversed so the first row wins
-        out[idx[rows]] = raw[rows]
+            return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    values = getattr(pd.Series(raw).groupby(idx), agg)()  # skips NaN: the NaN rule is applied below
+    has_nan = pd.Series(np.isnan(raw)).groupby(idx).any()
+    out[values.index.to_numpy()] = np.where(has_nan.to_numpy(), np.nan, values.to_numpy())
     return out
 
 
@@ -187,12 +228,15 @@ def build_study(specs: Sequence[Spec], *, extra: dict[str, Spec] | None = None, 
     """Resolve every spec, align them by architecture, then apply ``where`` and ``unique``.
 
     The frame has ``index`` (official), ``arch``, ``y`` (the last spec), ``x`` / ``x1``... (the
-    others), every spec's label, and ``extra`` columns (only for ``where``).
+    others), every spec's label, and ``extra`` columns (only for ``where``). ``where`` is checked
+    against ``reports.filter_expr``'s grammar before any data loads (a DnasError naming the offending
+    part) and evaluated by it, never by ``eval``.
     """
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
         raise DnasError(f"two SPECs share the label {next(lab for lab in labels if labels.count(lab) > 1)!r}: "
                         f"name them apart with ,label=NAME")
+    condition = _where(where, study_columns(specs, extra)) if where else None  # checked before any data loads
     space, archs = _space_and_order(list(specs) + list((extra or {}).values()))
     cols = [resolve(s, archs, space) for s in specs]
     frame = pd.DataFrame({"index": np.arange(len(archs)), "arch": archs})
@@ -211,12 +255,11 @@ def build_study(specs: Sequence[Spec], *, extra: dict[str, Spec] | None = None, 
         frame[name] = resolve(spec, archs, space).values
     notes: dict[str, Any] = {"space": space, "rows": len(frame),
                              "versions": {c.label: c.version for c in cols}}
-    if where:
+    if condition is not None:
         try:
-            keep = frame.eval(where, engine="python")
-        except Exception as exc:  # pandas raises many kinds for a bad expression
-            raise DnasError(f"--where {where!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
-                            f"columns: {', '.join(map(str, frame.columns))}") from None
+            keep = condition.evaluate(frame)
+        except FilterError as exc:
+            raise DnasError(f"--where {where!r}: {exc}") from None
         if not isinstance(keep, pd.Series) or keep.dtype != bool:
             raise DnasError(f"--where {where!r} must be a true/false condition on the columns, e.g. 'y > 90'")
         frame = frame[keep.to_numpy()]
@@ -225,6 +268,21 @@ def build_study(specs: Sequence[Spec], *, extra: dict[str, Spec] | None = None, 
         frame, info = dedupe_isomorphic(frame, space, [c.label for c in cols])
         notes["unique"] = info
     return Study(frame.reset_index(drop=True), cols, space, notes)
+
+
+def study_columns(specs: Sequence[Spec], extra: dict[str, Spec] | None = None) -> list[str]:
+    """The columns ``build_study`` gives its frame, in order, known from the specs alone."""
+    xs = [f"x{i}" for i in range(1, len(specs))]
+    cols = ["index", "arch", "y", *xs, *(["x"] if len(xs) == 1 else [])]
+    cols += [s.label for s in specs if s.label not in cols]
+    return list(dict.fromkeys(cols + list(extra or {})))
+
+
+def _where(where: str, columns: list[str]) -> Filter:
+    try:
+        return parse_filter(where, columns)
+    except FilterError as exc:
+        raise DnasError(f"--where {where!r}: {exc}") from None
 
 
 def iso_keys(archs: Sequence[str], space: str) -> list[str]:
@@ -256,7 +314,7 @@ def correlate(study: Study, *, pairwise: bool = False, **kw: Any) -> list[RankCo
     and each column's ranking, and each result equals that pair's own ``rankcorr``."""
     labels = [c.label for c in study.columns]
     cols = {lab: np.asarray(study.frame[_frame_col(study, i)], dtype=np.float64) for i, lab in enumerate(labels)}
-    pairs = list(itertools.combinations(labels, 2)) if pairwise else [(lab, labels[-1]) for lab in labels[:-1]]
+    pairs = _pairs(labels, pairwise)
     results = rankcorr_pairs(cols, pairs, **kw)
     for (xl, yl), r in zip(pairs, results):
         r.notes.update({k: v for k, v in study.notes.items() if k != "versions"})
@@ -265,6 +323,20 @@ def correlate(study: Study, *, pairwise: bool = False, **kw: Any) -> list[RankCo
         if negated:
             r.notes["negated"] = negated
     return results
+
+
+def _pairs(labels: list[str], pairwise: bool) -> list[tuple[str, str]]:
+    return list(itertools.combinations(labels, 2)) if pairwise else [(lab, labels[-1]) for lab in labels[:-1]]
+
+
+def pair_sizes(study: Study, *, pairwise: bool = False, missing: str = "drop") -> list[tuple[str, str, int]]:
+    """``(x, y, n)`` for each pair ``correlate`` reports: n rows enter its statistics (both scores finite
+    under ``missing="drop"``, every row under ``"last"``). Lets a caller check top-k sizes before the bootstrap."""
+    labels = [c.label for c in study.columns]
+    finite = {lab: np.isfinite(np.asarray(study.frame[_frame_col(study, i)], dtype=np.float64))
+              for i, lab in enumerate(labels)}
+    return [(a, b, int((finite[a] & finite[b]).sum()) if missing == "drop" else len(study.frame))
+            for a, b in _pairs(labels, pairwise)]
 
 
 def _frame_col(study: Study, i: int) -> str:
@@ -287,5 +359,5 @@ def kendall_matrix(study: Study) -> tuple[list[str], np.ndarray]:
     return labels, mat
 
 
-__all__ = ["Column", "Spec", "Study", "build_study", "correlate", "dedupe_isomorphic", "iso_keys", "kendall_matrix",
-           "parse_spec", "resolve"]
+__all__ = ["AGGREGATIONS", "Column", "Spec", "Study", "build_study", "correlate", "dedupe_isomorphic", "iso_keys",
+           "kendall_matrix", "pair_sizes", "parse_spec", "resolve", "study_columns"]

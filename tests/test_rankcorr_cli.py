@@ -75,11 +75,46 @@ def test_where_subsets_and_pairwise_tables_and_plots(tmp_path, capsys):
     assert len(results) == 3 and list(results[0]["stats"])[-1] == "precision@5%"
 
 
+# benign filters: the checked evaluator keeps exactly the rows pandas' own eval kept before it
+WHERE_EXAMPLES = [
+    "y > 90", "y >= y.quantile(0.9)", "80 < y < 90 and not x > 85", "(y > 90) & ~(x < 80) | (index % 7 == 0)",
+    "arch in ['a', 'b']", "arch not in ['a']", "y.rank(pct=True) > 0.5", "(y - x).abs() < 1", "y.between(80, 90)",
+    "y.isin([1.0, 2.0]) | x.isna()", "x.notna() and y ** 2 > 8100", "-y < -90", "y / 2 // 1 == 44",
+    "index % 2 == 0 or y > x", "`c-1` > 0.5", "y > y.mean() + y.std()", "y < y.median()",
+    "x > x.min() and x < x.max()", "y.rank(ascending=False, method='first') <= 10", "y > 2 ** 6 + 20",
+    "not (y > 80)",
+]
+
+
+@pytest.mark.parametrize("where", WHERE_EXAMPLES)
+def test_where_keeps_the_rows_pandas_eval_kept(where):
+    from reports.filter_expr import parse_filter
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"index": np.arange(200), "arch": rng.choice(list("abcd"), 200),
+                          "y": rng.uniform(70, 95, 200), "x": rng.uniform(60, 95, 200), "c-1": rng.normal(size=200)})
+    frame.loc[::17, "x"] = np.nan
+    got = parse_filter(where, frame.columns).evaluate(frame)
+    want = frame.eval(where, engine="python")  # a trusted, fixed expression: the reference semantics
+    assert got.dtype == bool and 0 < got.sum() < len(frame)  # each example keeps some rows, not all
+    pd.testing.assert_series_equal(got, want, check_names=False)
+
+
+def test_where_on_a_backticked_spec_label_and_a_col(capsys):
+    truth = benchmarks.open("nb201").query_many("all", "cifar10", "test-accuracy", 200)
+    c100 = benchmarks.open("nb201").query_many("all", "cifar100", "test-accuracy", 200)
+    assert main(["rankcorr", "--x", C12, "--y", TRUTH, "--col", "c100=nb201:cifar100@200/test-accuracy",
+                 "--where", f"`{TRUTH}` > 90 and c100 > 70", "--bootstrap", "0", "--json"]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert notes["where"]["rows_kept"] == int(((truth > 90) & (c100 > 70)).sum()) > 0
+
+
 @pytest.mark.parametrize("args, text", [
     (["--x", "nb201:cifar10@200/valid-accuracy", "--y", TRUTH], "use dataset='cifar10-valid'"),
     (["--x", "nb201:cifar10@12/test-accuracy,seed=777", "--y", TRUTH], "no per-seed values"),
     (["--x", "{zc}", "--y", TRUTH], "key column and key format explicitly"),
-    (["--x", C12, "--y", TRUTH, "--where", "nope > 3"], "--where 'nope > 3'"),
+    (["--x", C12, "--y", TRUTH, "--where", "nope > 3"], "--where 'nope > 3': 'nope' is not a column; columns: index"),
+    (["--x", C12, "--y", TRUTH, "--where", "y.to_csv('out.csv')"], "the method 'to_csv' is not allowed"),
     (["--x", C12, "--y", TRUTH, "--where", "y + 1"], "true/false condition"),
     (["--x", "cifar10@200", "--y", TRUTH], "must read BENCH:DATASET@EPOCHS/METRIC"),
     (["--x", C12, "--y", TRUTH, "--top", "lots"], "--top takes a count"),

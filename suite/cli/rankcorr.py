@@ -12,13 +12,36 @@ from ._common import _clean, _count, _pairs, _print_json
 
 
 def _top(text: str) -> int | float:
+    """A --top value: a count >= 1, or a fraction in (0, 1) written 0.05 or 5%."""
     t = text.strip()
     try:
-        if t.endswith("%"):
-            return float(t[:-1]) / 100
-        return int(t) if t.isdigit() else float(t)
+        value: int | float = float(t[:-1]) / 100 if t.endswith("%") else int(t) if t.isdigit() else float(t)
     except ValueError:
         raise DnasError(f"--top takes a count (10) or a fraction (0.05 or 5%), got {text!r}") from None
+    if isinstance(value, int) and value < 1 or isinstance(value, float) and not 0 < value < 1:
+        raise DnasError(f"--top {text}: give a count of at least 1 (10) or a fraction between 0 and 1 "
+                        f"(0.05 or 5%)")
+    return value
+
+
+def _check_sizes(tops: list[str] | None, sizes: list[tuple[str, str, int]], where: str | None = None) -> None:
+    """Before the bootstrap: refuse a pair with fewer than 2 rows to compare (naming the pair and
+    --where), and an explicit --top K whose k is not below a pair's row count n: precision@k is then
+    trivially 1 and the statistics skip it, which would drop the row the user asked for without a word.
+    (The default sizes are skipped on small subsets with a printed note instead.)"""
+    from reports.ranks import resolve_k
+
+    for x, y, n in sizes:
+        if n < 2:
+            fix = (f"widen --where {where!r}" if where else
+                   "check that both columns hold scores for the same architectures")
+            raise DnasError(f"{x} ~ {y}: {n} rows have both scores finite; a correlation needs at least 2: {fix}")
+    for text in tops or []:
+        for x, y, n in sizes:
+            k = resolve_k(_top(text), n)
+            if k >= n:
+                raise DnasError(f"--top {text}: precision@k needs k below the number of rows compared, and "
+                                f"{x} ~ {y} compares n = {n}; give a count under {n} or a fraction such as 5%")
 
 
 def _p(v: Any) -> str:
@@ -43,6 +66,8 @@ def _print_rankcorr(results: list, title: str = "") -> None:
                                       else f"{info['expr']!r} kept {info['rows_kept']} rows"))
         if r.notes.get("negated"):
             print(f"  negated (smaller is better): {', '.join(r.notes['negated'])}")
+        if r.notes.get("top_k_skipped"):
+            print(f"  precision@k skipped, {r.notes['top_k_skipped']} (the top n of n agree trivially)")
         print(f"  {'statistic':<24} {'value':>8}  {'interval':<20} {'p-value':>8}")
         for st in r.stats.values():
             ci = f"[{st.ci_low:.4f}, {st.ci_high:.4f}]" if math.isfinite(st.ci_low) else ""
@@ -64,7 +89,7 @@ def _rankcorr_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_rankcorr(args: argparse.Namespace) -> int:
     if args.supernet:
         return _rankcorr_supernet(args)
-    from reports.rankstudy import build_study, correlate, kendall_matrix, parse_spec
+    from reports.rankstudy import build_study, correlate, kendall_matrix, pair_sizes, parse_spec
 
     if not args.y or len(args.y) != 1:
         raise DnasError("give the reference ranking with exactly one --y SPEC (e.g. --y nb201:cifar10@200/test-accuracy)")
@@ -73,6 +98,7 @@ def cmd_rankcorr(args: argparse.Namespace) -> int:
     specs = [parse_spec(t) for t in args.x] + [parse_spec(args.y[0])]
     extra = {name: parse_spec(text) for name, text in _pairs(args.col, "--col").items()}
     study = build_study(specs, extra=extra, where=args.where, unique=args.unique)
+    _check_sizes(args.top, pair_sizes(study, pairwise=args.pairwise, missing=args.missing), args.where)
     results = correlate(study, pairwise=args.pairwise, **_rankcorr_kwargs(args))
     plots = _rankcorr_plots(args.plot, study, results, kendall_matrix) if args.plot else []
     if args.json:
@@ -137,6 +163,8 @@ def _rankcorr_supernet(args: argparse.Namespace) -> int:
     archs = [_nb201(a) for a in study.frame["arch"].to_numpy()[idx]]
     acc = evaluate_archs(method, archs, train, valid, bn=args.bn, bn_batches=args.bn_batches, seed=args.seed,
                          progress=not args.json)
+    n = len(acc) if args.missing == "last" else int((np.isfinite(acc) & np.isfinite(truth[idx])).sum())
+    _check_sizes(args.top, [("supernet", y_text, n)])
     result = rankcorr(acc, truth[idx], x_name=f"supernet one-hot valid accuracy ({store.path.name})",
                       y_name=y_text, **_rankcorr_kwargs(args))
     result.notes.update({"run": str(store.path), "checkpoint_epoch": ckpt["epoch"], "run_status":
@@ -168,21 +196,25 @@ def _nb201(text: str) -> Any:
 def add_parsers(sub: Any) -> None:
     sp = sub.add_parser("rankcorr", help="rank-correlation study: how well x ranks architectures the way y does",
                         description="SPEC: BENCH:DATASET@EPOCHS/METRIC (BENCH = nb201 or a store path), or "
-                                    "FILE:COLUMN,key=KEYCOL,format=string|index|ops|naslib[,json-key=K][,agg=mean|first]; "
+                                    "FILE:COLUMN,key=KEYCOL,format=string|index|ops|naslib[,json-key=K (JSON only)]"
+                                    "[,agg=mean|median|min|max|first]; "
                                     "options for both: ,label=NAME ,mode=max|min.")
     sp.add_argument("--x", action="append", metavar="SPEC", help="a score to test (repeatable)")
     sp.add_argument("--y", action="append", metavar="SPEC", help="the reference ranking, e.g. nb201:cifar10@200/test-accuracy")
     sp.add_argument("--col", action="append", metavar="NAME=SPEC", help="an extra column for --where only")
-    sp.add_argument("--where", help="keep rows where this pandas expression holds; columns: y, x (x1, x2 ...), "
-                                    "index, arch, every SPEC's label (in backticks), --col names; "
-                                    "e.g. 'y >= y.quantile(0.9)'")
+    sp.add_argument("--where", help="keep rows where this condition holds; columns: y, x (x1, x2 ...), index, "
+                                    "arch, every SPEC's label (in backticks), --col names; literals, comparisons, "
+                                    "and/or/not, & | ~, + - * / // %% **, and the column methods abs between isin "
+                                    "isna max mean median min notna quantile rank std with literal arguments; "
+                                    "nothing else runs, e.g. 'y >= y.quantile(0.9)'")
     sp.add_argument("--unique", action="store_true", help="one architecture per isomorphism class (6,466 in NB201)")
     sp.add_argument("--pairwise", action="store_true", help="every pair of the SPECs, not only each x against y")
     sp.add_argument("--bootstrap", type=_count(0), default=1000, help="bootstrap resamples (default 1000; 0: none)")
     sp.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     sp.add_argument("--seed", type=_count(0), default=0, help="seed of the resamples (and of --sample)")
-    sp.add_argument("--top", action="append", metavar="K", help="precision@K: a count or a fraction/percentage "
-                                                             "(repeatable; default 10, 1%%, 5%%, 10%%)")
+    sp.add_argument("--top", action="append", metavar="K",
+                    help="precision@K: a count below the rows compared, or a fraction/percentage (repeatable; "
+                         "default 10, 1%%, 5%%, 10%%; a default not below the rows is skipped with a note)")
     sp.add_argument("--missing", choices=["drop", "last"], default="drop",
                     help="non-finite scores: drop the row (counted) or rank it last")
     sp.add_argument("--plot", metavar="DIR", help="write a scatter per pair and a Kendall-tau heatmap here")
