@@ -120,6 +120,7 @@ class _Runs:
     """Runs of equal values in a sorted order (tie groups)."""
 
     def __init__(self, starts: np.ndarray, n: int) -> None:
+        self.starts = starts
         sizes = np.diff(np.append(starts, n))
         self.ends = starts + sizes - 1
         self.of_pos = np.repeat(np.arange(len(starts)), sizes)  # the run of each position
@@ -234,6 +235,7 @@ class _Pair:
         self.x_run_at_y = cols[i].run_of_row[self.oy]
         self.joint = _Runs(_starts(x[self.ox], y[self.ox]), n)
         self.tree = _Dominance(self.pi)
+        self.pearson_rows = pearson_rows
         use = np.ones(n, dtype=bool) if pearson_rows is None else pearson_rows  # rows Pearson r may use
         xc = np.where(use, x - x[use].mean(), 0.0) if use.any() else np.zeros(n)
         yc = np.where(use, y - y[use].mean(), 0.0) if use.any() else np.zeros(n)
@@ -289,10 +291,22 @@ class _Pair:
             out["spearman_rho"] = np.clip(cov / np.sqrt(bx.rank_ss * by.rank_ss), -1, 1)
             npr, sx_, sy_, sxx, syy, sxy_ = self.moments @ mf
             cov = sxy_ - sx_ * sy_ / npr
-            out["pearson_r"] = np.clip(cov / np.sqrt((sxx - sx_ * sx_ / npr) * (syy - sy_ * sy_ / npr)), -1, 1)
+            r = np.clip(cov / np.sqrt((sxx - sx_ * sx_ / npr) * (syy - sy_ * sy_ / npr)), -1, 1)
+            out["pearson_r"] = np.where(self._constant(plan, m, bx, by), np.nan, r)
         for k in plan.ks:
             out[f"k{k}"] = self._precision(plan, k, bx, by)
         return out
+
+    def _constant(self, plan: _Plan, m: np.ndarray, bx: _ColumnBatch, by: _ColumnBatch) -> np.ndarray:
+        """[B] whether x or y is constant on the copies Pearson r uses: then r is undefined (NaN, as scipy's
+        ``pearsonr``), where the float moments would give +-1, 0 or rounding noise. Counted exactly: all of
+        those copies fall in one tie run of the column."""
+        if self.pearson_rows is None:
+            return (bx.run_total.max(axis=0) == plan.n) | (by.run_total.max(axis=0) == plan.n)
+        used = m * self.pearson_rows[:, None].astype(m.dtype)
+        total = used.sum(axis=0)
+        return np.logical_or.reduce([np.add.reduceat(used[c.order], c.runs.starts, axis=0).max(axis=0) == total
+                                     for c in (plan.cols[self.i], plan.cols[self.j])])
 
     def _precision(self, plan: _Plan, k: int, bx: _ColumnBatch, by: _ColumnBatch) -> np.ndarray:
         """Top-k precision: a row's copies fill consecutive places of both top orders, so the copies of

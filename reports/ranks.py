@@ -163,6 +163,9 @@ def rankcorr(x: Any, y: Any, data: Any = None, *, top: Sequence[float] = (10, 0.
     intervals at ``level``, drawn from ``seed``. ``weigher`` maps 0-based ranks to weights for
     weighted tau (default scipy's hyperbolic 1/(r+1); it must accept an array). Large bootstraps
     run in ``workers`` forked processes (default: one per core); the result does not depend on it.
+    A resample on which a statistic is undefined (x or y constant there: scipy gives NaN) is left out
+    of that statistic's interval and counted in ``notes["undefined_resamples"]``; when more than
+    1 - ``level`` of the resamples are undefined, no interval can hold ``level`` of them, and it is NaN.
     """
     xa, xn = _column(x, data, "x")
     ya, yn = _column(y, data, "y")
@@ -255,16 +258,21 @@ def _rankcorr_groups(arrays: list[np.ndarray], pairs: list[tuple[int, int]], lab
 def _result(x: np.ndarray, y: np.ndarray, pear: np.ndarray, ks: list[tuple[float, int]], boot: dict[str, np.ndarray],
             x_name: str, y_name: str, n: int, dropped: dict[str, int], notes: dict[str, Any], *, bootstrap: int,
             level: float, seed: int, missing: str, weigher: Callable | None) -> RankCorr:
-    """Point estimates (scipy's), percentile intervals from the bootstrap values, assembled."""
+    """Point estimates (scipy's), percentile intervals from the bootstrap values (undefined resamples left
+    out and counted; none when they are more than 1 - level), assembled."""
     point = _scipy_point(x, y, weigher)
     if missing == "last":
         point["pearson_r"] = _scipy_point(x[pear], y[pear], weigher)["pearson_r"] if pear.sum() >= 2 else \
             (math.nan, math.nan)
     lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
 
+    undefined = {k: int(np.isnan(boot[k]).sum()) for k in STATISTICS if k in boot and np.isnan(boot[k]).any()}
+    if undefined:  # top-k precision is defined on every resample
+        notes["undefined_resamples"] = undefined
+
     def interval(key: str) -> tuple[float, float]:
         vals = boot.get(key)
-        if vals is None or not np.isfinite(vals).any():
+        if vals is None or np.isnan(vals).sum() > (1 - level) * len(vals):
             return math.nan, math.nan
         lo, hi = np.nanquantile(vals, [lo_q, hi_q])
         return float(lo), float(hi)

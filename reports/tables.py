@@ -1,5 +1,6 @@
 """Comparison tables: per method and dataset, mean ± std over seeds with n, a 95 % bootstrap
-interval and the best and worst seed; rows for the benchmark optimum and published references;
+interval (from 4 seeds; with 2 or 3 the range, labelled so: ``reports.stats.interval_kind``) and the
+best and worst seed; rows for the benchmark optimum and published references;
 pairwise one-sided Mann-Whitney U tests with the probability of improvement.
 
 ``comparison(runs)`` returns one tidy numeric frame; ``render(frame, fmt)`` writes that same
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .load import is_lookup
-from .stats import bootstrap_ci, mann_whitney, prob_improvement, rank_agreement, summarize  # noqa: F401 (re-exported)
+from .stats import bootstrap_ci, interval_kind, mann_whitney, prob_improvement, rank_agreement, summarize  # noqa: F401
 
 GROUP = ["space", "dataset", "bench_version"]
 """A comparison is only made inside one search space, search dataset and benchmark version."""
@@ -128,8 +129,8 @@ def comparison(runs: pd.DataFrame, metrics: Sequence[str] | None = None, *, opti
                                  "n": r.get("n"), "mean": r["value"], "std": r.get("std"),
                                  "source": f"{r['source']}, {r['paper_table']}; {r['benchmark_version']}",
                                  "note": f"search on {r['search_dataset']}; {r['verified']}"})
-    cols = [*GROUP, "metric", "row", "method", "n", "n_incomplete", "mean", "std", "ci_low", "ci_high", "best",
-            "best_seed", "worst", "worst_seed", "source", "note"]
+    cols = [*GROUP, "metric", "row", "method", "n", "n_incomplete", "mean", "std", "ci_low", "ci_high", "interval",
+            "best", "best_seed", "worst", "worst_seed", "source", "note"]
     frame = pd.DataFrame(rows)
     for c in cols:
         if c not in frame:
@@ -219,6 +220,18 @@ def _seed(s: Any) -> str:
     return str(int(s)) if isinstance(s, (int, float, np.integer, np.floating)) else str(s)
 
 
+def _interval(r: pd.Series, digits: int) -> str:
+    """The interval cell: "[low, high]" for a 95 % CI, "range low–high (n = 2)" for 2 or 3 values (a range is
+    not a confidence interval), empty otherwise; frames without the ``interval`` column get it from n."""
+    lo, hi = _num(r["ci_low"], digits), _num(r["ci_high"], digits)
+    if not lo:
+        return ""
+    kind = r["interval"] if "interval" in r else interval_kind(int(r["n"]))
+    if not isinstance(kind, str):
+        return ""
+    return f"[{lo}, {hi}]" if kind == "95% CI" else f"range {lo}–{hi} (n = {int(r['n'])})"
+
+
 def display(frame: pd.DataFrame) -> pd.DataFrame:
     """The comparison frame formatted for reading: one text column per statistic."""
     rows = []
@@ -228,7 +241,7 @@ def display(frame: pd.DataFrame) -> pd.DataFrame:
         has_n = n is not None and not (isinstance(n, float) and math.isnan(n))
         mean = _num(r["mean"], d)
         std = _num(r["std"], d)
-        ci = f"[{_num(r['ci_low'], d)}, {_num(r['ci_high'], d)}]" if _num(r["ci_low"], d) else ""
+        ci = _interval(r, d)
         inc = r["n_incomplete"]
         rows.append({
             "metric": label(str(r["metric"])), "method": r["method"],
@@ -288,7 +301,7 @@ def _latex_escape(text: str) -> str:
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
                  ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")):
         text = text.replace(a, b) if a != "\\" else text.replace(a, "\x00")
-    return text.replace("\x00", r"\textbackslash{}").replace("±", r"$\pm$")
+    return text.replace("\x00", r"\textbackslash{}").replace("±", r"$\pm$").replace("–", "--")
 
 
 def render(frame: pd.DataFrame, fmt: str) -> str:
