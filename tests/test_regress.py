@@ -178,8 +178,9 @@ def test_a_baseline_is_sorted_json_lines_and_round_trips(tiny_runs, tiny_baselin
 
 
 def test_an_identical_replay_is_unchanged_and_not_worse(tiny_runs, tiny_baseline):
-    verdicts = regress.regress([tiny_runs], tiny_baseline)
-    assert [(v.mode, v.status) for v in verdicts] == [("changed", "unchanged"), ("worse", "insufficient seeds"),
+    outcome = regress.regress([tiny_runs], tiny_baseline)
+    assert outcome.exit_code == 1 and len(outcome.failed) == 2
+    assert [(v.mode, v.status) for v in outcome.verdicts] == [("changed", "unchanged"), ("worse", "insufficient seeds"),
                                                       ("cost", "insufficient seeds")]  # 3 vs 3 seeds: p >= 0.05
 
 
@@ -309,8 +310,9 @@ def test_regress_command_bad_input_is_exit_2(tiny_runs, tiny_baseline, tmp_path,
     other = _copy(tiny_runs, tmp_path / "other")
     for cfg in other.rglob("config.yaml"):
         cfg.write_text(cfg.read_text().replace("dataset: digits", "dataset: cifar10"))
-    assert main(["regress", str(other), "--baseline", str(tiny_baseline)]) == 2
-    assert "nothing to compare: every group is no baseline or not run" in capsys.readouterr().err
+    assert main(["regress", str(other), "--baseline", str(tiny_baseline)]) == 1  # the group moved: changed
+    out = capsys.readouterr().out
+    assert "CHANGED" in out and "gdas: the runs' group moved from the baseline's (dataset digits -> cifar10)" in out
 
 
 def _exit(argv: list[str]) -> int:

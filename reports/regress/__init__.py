@@ -7,17 +7,20 @@ holds the final architecture, final numbers and cost; an ``epoch`` record per ru
 the derived architecture and the per-epoch numbers rounded to 8 significant digits. A group is
 (method, space, dataset, benchmark version, epochs).
 
-Verdicts compare run directories with a baseline, group by group:
+Verdicts compare run directories with a baseline, group by group (``regress``: the one check the
+command line, the pytest plugin and scripts use):
 
-- **changed** (exact replay): the same seeds, config and environment must give the same
-  architectures and numbers (within ``rtol``/``atol``); the verdict names the first epoch and
-  quantity that differ, and every config and environment difference.
+- **changed** (exact replay): the same seeds and config on the same numerics fingerprint
+  (``suite.numerics``: CPU, PyTorch build, threads, device) must give the same architectures and
+  numbers (within ``rtol``/``atol``); the verdict names the first epoch and quantity that differ,
+  and every config difference. Between different fingerprints the verdict is "not replayable"
+  (what differs is named), and a group whose key moved (epochs, dataset, ...) is changed.
 - **worse** (statistical): per quality metric, a one-sided Mann-Whitney U test (exact, ties
   included: ``reports.tables.mann_whitney``) of baseline seeds against current seeds, a 95 %
   percentile-bootstrap interval of the difference in means (``scipy.stats.bootstrap``) and a
   minimum effect: "worse" needs p < alpha *and* a mean change at least the minimum effect in the
-  wrong direction. When the seed counts cannot reach alpha at all (2 vs 2: p >= 1/6) the verdict
-  is "insufficient seeds", never a pass. Search time and peak memory are gated the same way with a
+  wrong direction. When the seed counts cannot reach alpha at all (2 vs 2: p >= 1/6), or
+  no run of the group is complete, the verdict is "insufficient seeds", never a pass. Search time and peak memory are gated the same way with a
   relative threshold (``cost``).
 - **published**: the reviewed numbers in ``reports/references`` as a baseline (mean of the
   published runs): a one-sided Wilcoxon signed-rank test of the current seeds against the
@@ -25,40 +28,20 @@ Verdicts compare run directories with a baseline, group by group:
   number of epochs than the published protocol are "not comparable", never a pass or a fail.
 
 One module per concern: ``snapshot`` (groups, settings, numbers of run stores), ``baseline``
-(the file), ``stats`` (the worse verdict's tests), ``verdicts`` and ``output`` (text and JUnit).
+(the file), ``stats`` (the worse verdict's tests), ``verdicts``, ``check`` (the whole check) and
+``output`` (text and JUnit).
 """
 from __future__ import annotations
 
-import os
-from typing import Sequence
-
-from .baseline import FORMAT, read_baseline, save_baseline  # noqa: F401
+from .baseline import FORMAT, read_baseline, save_baseline
+from .check import MODES, Outcome, regress
 from .output import render, write_junit
-from .snapshot import (COST, DERIVED_WEIGHT, Group, Settings, Snapshot, collect, derived_weight,  # noqa: F401
-                       higher_is_better)
+from .snapshot import COST, DERIVED_WEIGHT, Group, Settings, Snapshot, collect, derived_weight, higher_is_better
 from .stats import diff_interval, judge_metric, min_reachable_p
-from .verdicts import FAILING, NEUTRAL, PASSING, Verdict, compare_changed, compare_published, compare_worse  # noqa: F401
+from .verdicts import (FAILING, NEUTRAL, PASSING, UNCHECKED, Verdict, compare_changed, compare_published,
+                       compare_worse)
 
-
-def regress(runs: Sequence[str | os.PathLike], baseline: str | os.PathLike, *, mode: str = "both",
-            settings: Settings | None = None) -> list[Verdict]:
-    """Compare run directories with a baseline file: ``mode`` changed, worse (with cost) or both."""
-    if mode not in ("changed", "worse", "both"):
-        raise ValueError(f"mode must be changed, worse or both, got {mode!r}")
-    base = read_baseline(baseline)
-    cur = collect(*runs)
-    s = settings or base.settings
-    verdicts = compare_changed(base, cur, s) if mode in ("changed", "both") else []
-    if mode in ("worse", "both"):
-        verdicts += compare_worse(base, cur, s)
-    return verdicts
-
-
-def compared(verdicts: Sequence[Verdict]) -> bool:
-    """Whether any group could be compared at all (a comparison of nothing is bad input, not a pass)."""
-    return any(v.status not in NEUTRAL for v in verdicts)
-
-
-__all__ = ["DERIVED_WEIGHT", "Group", "Settings", "Snapshot", "Verdict", "collect", "compared",
-           "compare_changed", "compare_published", "compare_worse", "derived_weight", "diff_interval", "judge_metric",
-           "min_reachable_p", "read_baseline", "regress", "render", "save_baseline", "write_junit"]
+__all__ = ["COST", "DERIVED_WEIGHT", "FAILING", "FORMAT", "MODES", "NEUTRAL", "PASSING", "UNCHECKED", "Group",
+           "Outcome", "Settings", "Snapshot", "Verdict", "collect", "compare_changed", "compare_published",
+           "compare_worse", "derived_weight", "diff_interval", "higher_is_better", "judge_metric", "min_reachable_p",
+           "read_baseline", "regress", "render", "save_baseline", "write_junit"]

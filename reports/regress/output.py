@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .verdicts import NEUTRAL, Verdict
+from .verdicts import NEUTRAL, UNCHECKED, Verdict
 
 
 def render(verdicts: Sequence[Verdict], *, details: bool = True) -> str:
@@ -26,17 +26,17 @@ def render(verdicts: Sequence[Verdict], *, details: bool = True) -> str:
             lines.append(f"  {mode:<9} not run ({len(idle)} group(s) of the baseline without runs): {', '.join(idle)}")
     if details:
         for v in verdicts:
-            if (v.failed or v.status == "not comparable") and v.details:
+            if (v.failed or v.status in ("not comparable", *UNCHECKED)) and v.details:
                 lines.append(f"\n{v.mode} {v.group.label()}: {v.status}")
                 lines += [f"  {d}" for d in v.details]
     return "\n".join(lines) + "\n" if lines else "no verdicts\n"
 
 
 def write_junit(verdicts: Sequence[Verdict], path: str | os.PathLike, *, name: str = "dnas regress",
-                properties: Mapping[str, str] | None = None) -> Path:
+                properties: Mapping[str, str] | None = None, require_replay: bool = False) -> Path:
     """JUnit XML (the Jenkins/Ant schema that CI servers read): one testsuite per mode, one testcase per
     group; a failing verdict is a ``failure`` ("insufficient seeds": an ``error``, the test could not be
-    made), a neutral one ``skipped``."""
+    made), a neutral one ``skipped``, "not replayable" ``skipped`` (a ``failure`` with ``require_replay``)."""
     import datetime as _dt
     import socket
     import xml.etree.ElementTree as ET
@@ -48,9 +48,10 @@ def write_junit(verdicts: Sequence[Verdict], path: str | os.PathLike, *, name: s
     stamp = _dt.datetime.now().replace(microsecond=0).isoformat()
     for mode in dict.fromkeys(v.mode for v in verdicts):
         cases = [v for v in verdicts if v.mode == mode]
-        failures = sum(v.failed and v.status != "insufficient seeds" for v in cases)
-        errors = sum(v.status == "insufficient seeds" for v in cases)
-        skipped = sum(v.status in NEUTRAL for v in cases)
+        failing = [v for v in cases if v.failed or (require_replay and v.status in UNCHECKED)]
+        failures = sum(v.status != "insufficient seeds" for v in failing)
+        errors = sum(v.status == "insufficient seeds" for v in failing)
+        skipped = sum(v.status in (*NEUTRAL, *UNCHECKED) and v not in failing for v in cases)
         suite = ET.SubElement(root, "testsuite", name=f"{name}: {mode}", tests=str(len(cases)),
                               failures=str(failures), errors=str(errors), skipped=str(skipped), time="0",
                               timestamp=stamp, hostname=socket.gethostname())
@@ -63,9 +64,9 @@ def write_junit(verdicts: Sequence[Verdict], path: str | os.PathLike, *, name: s
             text = "\n".join([v.summary, *v.details])
             if v.status == "insufficient seeds":
                 ET.SubElement(case, "error", type=v.status, message=v.summary).text = text
-            elif v.failed:
+            elif v in failing:
                 ET.SubElement(case, "failure", type=v.status, message=v.summary).text = text
-            elif v.status in NEUTRAL:
+            elif v.status in (*NEUTRAL, *UNCHECKED):
                 ET.SubElement(case, "skipped", message=f"{v.status}: {v.summary}")
             else:
                 ET.SubElement(case, "system-out").text = text

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import math
@@ -23,7 +24,7 @@ CONFIG_IGNORED = ("seed", "name", "out", "data_dir", "splits_dir", "protocol_dir
 """Config keys that say where a run lives, not what it computes: not compared."""
 ENV_COMPARED = ("dnas_suite", "python", "torch", "numpy", "device", "cpu_threads", "gpu", "cuda")
 """Environment fields an exact replay depends on."""
-ENV_KEPT = (*ENV_COMPARED, "platform", "git_commit", "git_dirty")
+ENV_KEPT = (*ENV_COMPARED, "platform", "git_commit", "git_dirty", "numerics", "numerics_on_resume")
 """Environment fields a baseline records (the rest, like the host name, only make diffs noisy)."""
 NOT_COMPARED = ("epoch", "arch", "arch_weights", "epoch_time_s", "wall_time_s", "device", "peak_memory_mb")
 """Per-epoch columns that are times, places or raw weights (``arch`` is compared on its own)."""
@@ -70,17 +71,27 @@ class Settings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
+        def bad(name: str, value: Any, want: str) -> DnasError:
+            return DnasError(f"verdict setting {name} must be {want}, got {value!r}")
+
+        if not (_real(self.alpha) and 0 < self.alpha < 1):
+            raise bad("alpha", self.alpha, "in (0, 1)")
         for name in ("time_threshold", "memory_threshold"):
             v = getattr(self, name)
-            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a number >= 0 or None (off), got {v!r}")
+            if v is not None and not (_real(v) and v >= 0):
+                raise bad(name, v, "a number >= 0 or None (off)")
+        for name in ("rtol", "atol"):
+            if not (_real(getattr(self, name)) and getattr(self, name) >= 0):
+                raise bad(name, getattr(self, name), "a finite number >= 0")
+        if isinstance(self.n_resamples, bool) or not isinstance(self.n_resamples, int) or self.n_resamples < 1:
+            raise bad("n_resamples", self.n_resamples, "an integer >= 1")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise bad("seed", self.seed, "an integer")
+        if not all(isinstance(m, str) and m for m in self.metrics):
+            raise bad("metrics", list(self.metrics), "a list of metric names")
         for k, v in self.min_effect.items():
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"the minimum effect of {k} must be a number >= 0, got {v!r}")
-        if self.rtol < 0 or self.atol < 0:
-            raise ValueError(f"rtol and atol must be >= 0, got {self.rtol}, {self.atol}")
+            if not (_real(v) and v >= 0):
+                raise bad(f"min_effect {k}", v, "a number >= 0")
 
     def effect(self, metric: str) -> float:
         """The minimum effect of ``metric``: as set, else a default by kind."""
@@ -98,11 +109,31 @@ class Settings:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Settings":
-        known = {f.name for f in dataclasses.fields(cls)}
-        kept = {k: v for k, v in data.items() if k in known}
+        """Settings from a baseline header; an unknown key is an error (a misspelt setting would be ignored)."""
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise DnasError(f"unknown verdict setting {unknown[0]!r}; the settings are {', '.join(known)}")
+        kept = dict(data)
+        if not isinstance(kept.get("metrics") or [], list) or not isinstance(kept.get("min_effect") or {}, dict):
+            raise DnasError("verdict settings metrics must be a list and min_effect a mapping of metric to number")
         kept["metrics"] = tuple(kept.get("metrics") or ())
         kept["min_effect"] = dict(kept.get("min_effect") or {})
         return cls(**kept)
+
+    def check_metrics(self, available: set[str], where: str) -> None:
+        """Refuse a metric (of ``metrics`` or ``min_effect``) that ``where`` does not hold, naming what it holds."""
+        for metric, flag in [*((m, "--metric") for m in self.metrics), *((m, "--min-effect") for m in self.min_effect)]:
+            if metric not in available:
+                close = difflib.get_close_matches(metric, sorted(available), n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise DnasError(f"unknown metric {metric!r} ({flag}): {where} hold no such number; {hint}metrics: "
+                                f"{', '.join(sorted(available))}")
+
+
+def _real(v: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def higher_is_better(metric: str) -> bool:
@@ -199,6 +230,15 @@ class Snapshot:
             if v is not None:
                 out.append(float(v))
         return out
+
+    def metrics(self) -> set[str]:
+        """Every final and cost number some run holds: what a verdict can be about."""
+        return {k for r in self.runs.values() for k in (*r.get("final", {}), *r.get("cost", {}))}
+
+    def numerics(self, group: Group, seed: int) -> list[dict[str, Any]]:
+        """The numerics fingerprints the run was made under: where it started, then any resume that differed."""
+        env = self.environment(group, seed)
+        return [fp for fp in (env.get("numerics"), *env.get("numerics_on_resume", [])) if fp]
 
     def config(self, group: Group, seed: int) -> dict[str, Any]:
         return self.setups.get(self.runs[(group, seed)].get("setup", ""), {}).get("config", {})

@@ -9,13 +9,16 @@ import numpy as np
 import pandas as pd
 
 from ..load import is_lookup
-from ..tables import bootstrap_ci
+from ..stats import bootstrap_ci
 from .snapshot import COST, DIGITS, ENV_COMPARED, Group, Settings, Snapshot, _order, higher_is_better
 from .stats import judge_metric, min_reachable_p
 
 PASSING = ("unchanged", "not worse", "better")
-FAILING = ("changed", "worse", "insufficient seeds", "failed")
+FAILING = ("changed", "worse", "insufficient seeds", "failed", "missing metric")
 NEUTRAL = ("not comparable", "not run", "no baseline")
+UNCHECKED = ("not replayable",)
+"""An exact replay between different numerics fingerprints: no verdict on the numbers, said loudly,
+never a pass (a check of nothing else is an error) and a failure under ``require_replay``."""
 
 
 @dataclasses.dataclass
@@ -88,11 +91,44 @@ def _first_difference(base: list[dict[str, Any]], cur: list[dict[str, Any]], rto
     return None, []
 
 
+def _sorted(groups: Any) -> list[Group]:
+    return sorted(groups, key=lambda g: tuple(map(str, g)))
+
+
+def moved_groups(base: Snapshot, cur: Snapshot) -> dict[Group, Group]:
+    """Run group -> the baseline group of the same method it moved from (its epochs, dataset, benchmark
+    version or space differ), for run groups the baseline lacks and baseline groups the runs lack."""
+    lone_base = [g for g in base.groups() if g not in set(cur.groups())]
+    out: dict[Group, Group] = {}
+    for group in _sorted(set(cur.groups()) - set(base.groups())):
+        same = [g for g in lone_base if g.method == group.method and g not in out.values()]
+        if same:  # the closest: most key fields equal
+            out[group] = max(same, key=lambda g: sum(a == b for a, b in zip(g, group)))
+    return out
+
+
+def _moved(mode: str, group: Group, was: Group) -> Verdict:
+    what = [f"{f} {getattr(was, f)} -> {getattr(group, f)}" for f in Group._fields if getattr(was, f) != getattr(group, f)]
+    return Verdict(mode, group, "changed", f"{group.method}: the runs' group moved from the baseline's ({'; '.join(what)})",
+                   [f"baseline group: {was.label()}", f"runs' group: {group.label()}",
+                    "a verdict compares runs of the baseline's group: run them so, or save a new baseline"])
+
+
+def _groups(base: Snapshot, cur: Snapshot) -> tuple[list[Group], dict[Group, Group]]:
+    """Groups to judge (moved-from baseline groups left out: their runs are judged as moved) and the moves."""
+    moved = moved_groups(base, cur)
+    return _sorted((set(base.groups()) | set(cur.groups())) - set(moved.values())), moved
+
+
 def compare_changed(base: Snapshot, cur: Snapshot, settings: Settings | None = None) -> list[Verdict]:
     """The exact-replay verdict per group of the baseline and of the runs."""
     s = settings or base.settings
     out = []
-    for group in sorted(set(base.groups()) | set(cur.groups()), key=lambda g: tuple(map(str, g))):
+    groups, moved = _groups(base, cur)
+    for group in groups:
+        if group in moved:
+            out.append(_moved("changed", group, moved[group]))
+            continue
         bs, cs = base.seeds(group), cur.seeds(group)
         common = [x for x in cs if x in bs]
         notes = []
@@ -111,6 +147,11 @@ def compare_changed(base: Snapshot, cur: Snapshot, settings: Settings | None = N
             config = "; ".join(_differences(base.config(group, seed), cur.config(group, seed), exact=True))
             if config:
                 configs.setdefault(config, []).append(seed)
+        unreplayable = _numerics(base, cur, group, common)
+        if unreplayable and not configs:
+            out.append(unreplayable)
+            continue
+        for seed in [] if unreplayable else common:  # numbers from another machine say nothing more
             run = cur.runs[(group, seed)]
             epoch, diffs = _first_difference(base.epochs[(group, seed)], cur.epochs[(group, seed)], s.rtol, s.atol)
             if epoch is not None:
@@ -128,7 +169,9 @@ def compare_changed(base: Snapshot, cur: Snapshot, settings: Settings | None = N
         env = _differences({k: v for k, v in base.environment(group, common[0]).items() if k in ENV_COMPARED},
                            {k: v for k, v in cur.environment(group, common[0]).items() if k in ENV_COMPARED},
                            exact=True)
-        if env:
+        if unreplayable:
+            notes += [unreplayable.summary.split(": ", 1)[1], *unreplayable.details]
+        elif env:
             notes.append(f"environment differs ({'; '.join(env)}): an exact replay needs the baseline's environment")
         config_lines = [f"config differs (seeds {_seeds(sd)}): {c}" for c, sd in configs.items()]
         details = config_lines + [f"seed {sd}: {text}" for sd, text in changed] + notes
@@ -147,47 +190,81 @@ def compare_changed(base: Snapshot, cur: Snapshot, settings: Settings | None = N
     return out
 
 
+def _numerics(base: Snapshot, cur: Snapshot, group: Group, seeds: Sequence[int]) -> Verdict | None:
+    """"not replayable" when a seed's runs were made under another numerics fingerprint than its baseline."""
+    from suite.numerics import describe, differences
+
+    for seed in seeds:
+        b, c = base.numerics(group, seed), cur.numerics(group, seed)
+        diffs = differences(b[0] if b else {}, c[0] if c else {}) or (["a resume on another machine"] if len(c) > 1
+                                                                       else [])
+        if diffs:
+            where = f"baseline on {describe(b[0]) if b else 'an unrecorded machine'}, runs on " \
+                    f"{describe(c[-1]) if c else 'an unrecorded machine'}"
+            return Verdict("changed", group, "not replayable", f"{group.method}: not replayable here: {where}",
+                           [f"seed {seed}: {d}" for d in diffs] +
+                           ["float results differ between these; 'worse' still judges the runs. To check exact "
+                            "replay, save the baseline on this machine (or make both with --numerics portable)"])
+    return None
+
+
 def _seeds(seeds: Sequence[int]) -> str:
     return ", ".join(map(str, seeds)) or "none"
 
 
 def _group_status(stats: list[dict[str, Any]]) -> str:
     statuses = [s["status"] for s in stats]
-    for st in ("worse", "insufficient seeds", "not comparable", "better"):
+    for st in ("worse", "missing metric", "insufficient seeds", "not comparable", "better"):
         if st in statuses:
             return st if st != "not comparable" or all(x == st for x in statuses) else "not worse"
     return "not worse"
+
+
+def _verdict(mode: str, group: Group, stats: list[dict[str, Any]], problems: Sequence[str] = (),
+             status: str | None = None) -> Verdict:
+    """One group's verdict from its per-metric judgements: the worst status, its first metric's text."""
+    status = status or _group_status(stats)
+    shown = [st for st in stats if st["status"] == status] or stats
+    summary = f"{group.method}: " + ("; ".join(problems) if problems else shown[0]["text"] if shown else status)
+    return Verdict(mode, group, status, summary, [*problems, *(st["text"] for st in stats)], stats)
 
 
 def compare_worse(base: Snapshot, cur: Snapshot, settings: Settings | None = None) -> list[Verdict]:
     """The statistical verdicts per group: ``worse`` (quality metrics) and ``cost`` (time, memory)."""
     s = settings or base.settings
     out = []
-    for group in sorted(set(base.groups()) | set(cur.groups()), key=lambda g: tuple(map(str, g))):
+    costs = [(m, key) for m, key in COST.items() if getattr(s, key) is not None]
+    modes = ["worse"] + (["cost"] if costs else [])
+    groups, moved = _groups(base, cur)
+    for group in groups:
+        if group in moved:
+            out.append(_moved("worse", group, moved[group]))
+            continue
         if not cur.seeds(group) or not base.seeds(group):
             status = "not run" if not cur.seeds(group) else "no baseline"
             text = "no run of this group" if status == "not run" else "the baseline has no run of this group"
-            modes = ["worse"] + (["cost"] if s.time_threshold is not None or s.memory_threshold is not None else [])
             out += [Verdict(mode, group, status, text) for mode in modes]
             continue
-        failed = [f"seed {sd}: {cur.runs[(group, sd)].get('flag') or cur.runs[(group, sd)].get('status')}"
-                  for sd in cur.seeds(group) if cur.runs[(group, sd)].get("status") == "failed"]
+        runs = {sd: cur.runs[(group, sd)] for sd in cur.seeds(group)}
+        failed = [f"seed {sd}: {r.get('flag') or r.get('status')}" for sd, r in runs.items() if r.get("status") == "failed"]
+        unfinished = [f"seed {sd}: {r.get('flag') or r.get('status')}" for sd, r in runs.items()
+                      if r.get("status") not in ("completed", "failed")]
+        if not failed and len(unfinished) == len(runs):
+            problem = (f"0 complete seeds of {len(runs)} run(s) ({'; '.join(unfinished)}): finish them with "
+                       f"'dnas search --resume RUN_DIR' or run more seeds")
+            out += [_verdict(mode, group, [], [problem], "insufficient seeds") for mode in modes]
+            continue
         metrics = list(s.metrics) or [_primary(base, group)]
         stats = [judge_metric(m, base.values(group, m), cur.values(group, m), alpha=s.alpha,
                              min_effect=s.effect(m), n_resamples=s.n_resamples, seed=s.seed) for m in metrics]
-        status = "failed" if failed else _group_status(stats)
-        shown = [st for st in stats if st["status"] == status] or stats
-        summary = f"{group.method}: " + ("; ".join(failed) if failed else shown[0]["text"])
-        out.append(Verdict("worse", group, status, summary, failed + [st["text"] for st in stats], stats))
-        cost = [judge_metric(m, base.values(group, m), cur.values(group, m), alpha=s.alpha,
-                            min_effect=getattr(s, key), relative=True, n_resamples=s.n_resamples, seed=s.seed)
-                for m, key in COST.items() if getattr(s, key) is not None]
-        if not cost:  # both cost gates are off
-            continue
-        status = _group_status(cost)
-        shown = [st for st in cost if st["status"] == status] or cost
-        out.append(Verdict("cost", group, status, f"{group.method}: {shown[0]['text']}", [st["text"] for st in cost],
-                           cost))
+        out.append(_verdict("worse", group, stats, failed, "failed" if failed else None))
+        if costs:
+            cost = [judge_metric(m, base.values(group, m), cur.values(group, m), alpha=s.alpha,
+                                 min_effect=getattr(s, key), relative=True, n_resamples=s.n_resamples, seed=s.seed)
+                    for m, key in costs]
+            for st in cost:  # an unmeasured cost is no regression of the search itself
+                st["status"] = "not comparable" if st["status"] == "missing metric" else st["status"]
+            out.append(_verdict("cost", group, cost))
     return out
 
 
@@ -209,7 +286,7 @@ def compare_published(cur: Snapshot, references: pd.DataFrame, settings: Setting
 
     ``protocol_epochs`` maps (method, space) to the published search epochs; runs of other lengths or
     searched on another dataset than the published runs are "not comparable"."""
-    from scipy.stats import wilcoxon
+    from ..stats import min_reachable_p_signed_rank, wilcoxon_signed_rank
 
     s = settings or Settings()
     refs = references.assign(key=references["method"].str.lower())
@@ -242,12 +319,9 @@ def compare_published(cur: Snapshot, references: pd.DataFrame, settings: Setting
             ref_mean, hib = float(r["value"]), higher_is_better(metric)
             c = np.asarray(values, dtype=float)
             d = c - ref_mean
-            p_min = 0.5 ** len(c)
-            if np.all(d == 0):
-                p = p_better = 1.0
-            else:
-                p = float(wilcoxon(d, alternative="less" if hib else "greater").pvalue)
-                p_better = float(wilcoxon(d, alternative="greater" if hib else "less").pvalue)
+            p_min = min_reachable_p_signed_rank(d)  # zero differences are dropped by the test
+            p = wilcoxon_signed_rank(d, alternative="less" if hib else "greater")[1]
+            p_better = wilcoxon_signed_rank(d, alternative="greater" if hib else "less")[1]
             diff = float(c.mean()) - ref_mean
             gain = diff if hib else -diff
             lo, hi = bootstrap_ci(c, n_resamples=s.n_resamples, seed=s.seed)
@@ -261,7 +335,8 @@ def compare_published(cur: Snapshot, references: pd.DataFrame, settings: Setting
                     f"[{lo - ref_mean:+.4g}, {hi - ref_mean:+.4g}] around it; n {len(c)}, Wilcoxon one-sided "
                     f"p = {p:.3g}, minimum effect {eff:g}{version})")
             if status == "insufficient seeds":
-                text += f"; with {len(c)} seeds the smallest reachable p is {p_min:.3g} >= alpha {s.alpha:g}"
+                text += (f"; with {int(np.count_nonzero(d))} nonzero differences of {len(c)} seeds the smallest "
+                         f"reachable p is {p_min:.3g} >= alpha {s.alpha:g}")
             stats.append({"metric": metric, "status": status, "text": text, "published": ref_mean,
                           "current_mean": float(c.mean()), "difference": diff, "p_value": p, "p_better": p_better,
                           "min_reachable_p": p_min, "n_current": len(c)})

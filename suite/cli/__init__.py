@@ -24,6 +24,10 @@ from .regress import published_epochs  # noqa: E402,F401 - part of the package's
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="dnas", description="dnas-suite: differentiable NAS, evaluated on benchmarks")
+    p.add_argument("--numerics", choices=("native", "portable"), default=None,
+                   help="float kernels of searches and evaluations: native (fastest; exact replay on the same CPU "
+                        "only) or portable (replays across CPUs, slower; README: Replay). Default: DNAS_NUMERICS, "
+                        "else native")
     sub = p.add_subparsers(dest="command", required=True)
     for group in (bench, runs, sweep, rankcorr, regress, report, listing):  # the order of 'dnas --help'
         group.add_parsers(sub)
@@ -39,6 +43,12 @@ def _os_error(exc: OSError) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.numerics == "portable":  # before torch loads: MKL and ATen read these once
+        from suite.numerics import PORTABLE_ENV
+
+        os.environ.update(PORTABLE_ENV)
+    elif args.numerics == "native" and os.environ.get("DNAS_NUMERICS") == "portable":
+        os.environ["DNAS_NUMERICS"] = "native"
     try:
         return args.func(args)
     except BrokenPipeError:  # the reader went away (`dnas list methods | head -1`): not an error of ours

@@ -23,15 +23,24 @@ def _threshold(text: str) -> float | None:
     return value
 
 
-def _regress_settings(args: argparse.Namespace, base: Any) -> Any:
-    """The baseline's verdict settings with what the command line changes."""
-    import dataclasses
+def _finite(text: str) -> float:
+    """An argparse type: a finite number (NaN and inf would make every comparison false)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
 
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The verdict settings the command line changes (minimum effects: added to the baseline's)."""
     changes: dict[str, Any] = {}
     if args.metric:
         changes["metrics"] = tuple(args.metric)
     if args.min_effect:
-        effects = dict(base.min_effect)
+        effects = {}
         for name, value in _pairs(args.min_effect, "--min-effect").items():
             try:
                 effects[name] = float(value)
@@ -45,14 +54,16 @@ def _regress_settings(args: argparse.Namespace, base: Any) -> Any:
         value = getattr(args, key, "unset")
         if value != "unset":
             changes[key] = value
-    return dataclasses.replace(base, **changes)
+    return changes
 
 
 def cmd_baseline_save(args: argparse.Namespace) -> int:
     from reports.regress import Settings, collect, save_baseline
 
+    import dataclasses
+
+    settings = dataclasses.replace(Settings(), **_overrides(args))
     snap = collect(*args.runs)
-    settings = _regress_settings(args, Settings())
     path = save_baseline(snap, args.out, settings)
     groups = snap.groups()
     if args.json:
@@ -79,52 +90,22 @@ def published_epochs() -> dict[tuple[str, str], int]:
 
 
 def cmd_regress(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from reports.regress import (Settings, collect, compare_changed, compare_published, compare_worse, compared,
-                                 read_baseline, render, write_junit)
+    from reports.regress import regress, write_junit
 
     published = args.baseline == "published" or args.baseline.endswith(".csv")
-    cur = collect(*args.runs)
-    if published:
-        from reports.tables import load_references
-
-        if args.mode == "changed":
-            raise DnasError("published numbers have no per-epoch trajectories: use --mode worse with --baseline "
-                            f"{args.baseline}")
-        if args.baseline != "published" and not Path(args.baseline).is_file():
-            raise DnasError(f"reference table {args.baseline} does not exist (the reviewed ones are in "
-                            f"reports/references/)")
-        settings = _regress_settings(args, Settings())
-        verdicts = compare_published(cur, load_references(None if args.baseline == "published" else args.baseline),
-                                     settings, protocol_epochs=published_epochs())
-        source = "published references" if args.baseline == "published" else args.baseline
-    else:
-        base = read_baseline(args.baseline)
-        settings = _regress_settings(args, base.settings)
-        verdicts = compare_changed(base, cur, settings) if args.mode in ("changed", "both") else []
-        if args.mode in ("worse", "both"):
-            verdicts += compare_worse(base, cur, settings)
-        source = f"baseline {args.baseline} ({len(base.runs)} runs in {len(base.groups())} groups)"
+    outcome = regress(args.runs, args.baseline, mode=args.mode, overrides=_overrides(args),
+                      require_replay=args.require_replay, protocol_epochs=published_epochs() if published else None)
     if args.junit:
-        write_junit(verdicts, args.junit, properties={"baseline": args.baseline, "mode": args.mode,
-                                                      "runs": " ".join(map(str, args.runs))})
-    failed = [v for v in verdicts if v.failed]
+        write_junit(outcome.verdicts, args.junit, properties={"baseline": args.baseline, "mode": args.mode,
+                                                              "runs": " ".join(map(str, args.runs))},
+                    require_replay=args.require_replay)
     if args.json:
-        _print_json({"baseline": args.baseline, "mode": args.mode, "settings": settings.to_json(),
-                     "verdicts": [v.to_json() for v in verdicts], "failed": len(failed)})
+        _print_json({"baseline": args.baseline, "mode": args.mode, "settings": outcome.settings.to_json(),
+                     "verdicts": [v.to_json() for v in outcome.verdicts], "failed": len(outcome.failed),
+                     "not_replayable": len(outcome.unreplayable)})
     else:
-        print(f"{source}; runs: {len(cur.runs)} in {len(cur.groups())} group(s)")
-        print(render(verdicts), end="")
-        if compared(verdicts):
-            print(f"{len(failed)} of {len(verdicts)} verdict(s) failed" if failed else
-                  f"no regression ({len(verdicts)} verdict(s))")
-    if not compared(verdicts):
-        why = ("a published number is a test of a search on its dataset with its published protocol (e.g. "
-               "DARTS-V1: CIFAR-10, 50 epochs, on a GPU)") if published else "name runs of the baseline's groups"
-        raise DnasError(f"nothing to compare: every group is {' or '.join(sorted({v.status for v in verdicts}))}; "
-                        f"{why}")
-    return 1 if failed else 0
+        print(outcome.text(), end="")
+    return outcome.exit_code
 
 
 def add_parsers(sub: Any) -> None:
@@ -136,7 +117,7 @@ def add_parsers(sub: Any) -> None:
         sp.add_argument("--min-effect", dest="min_effect", action="append", metavar="METRIC=VALUE",
                         help="smallest mean change the wrong way that counts as worse (default 1.0 for accuracies "
                              "in %%, 0.01 for derived_weight, else 0)")
-        sp.add_argument("--alpha", type=float, help="significance level of the one-sided tests (default 0.05)")
+        sp.add_argument("--alpha", type=_finite, help="significance level of the one-sided tests (default 0.05)")
         sp.add_argument("--time-threshold", dest="time_threshold", type=_threshold, default=argparse.SUPPRESS,
                         metavar="X|off", help="relative search-time increase that counts as worse (default 1.0 = "
                                               "twice as slow: wall time on shared machines is noisy)")
@@ -162,8 +143,11 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--mode", choices=["changed", "worse", "both"], default="both",
                     help="changed: same seeds give the same numbers; worse: statistical tests and cost (default both)")
     sp.add_argument("--junit", metavar="FILE", help="also write the verdicts as JUnit XML for CI servers")
+    sp.add_argument("--require-replay", dest="require_replay", action="store_true",
+                    help="fail when the exact replay is not possible here (runs and baseline made on different numerics "
+                         "fingerprints: CPU, torch build, threads, device); default: say so and judge 'worse' only")
     settings_args(sp)
-    sp.add_argument("--rtol", type=float, help="relative tolerance of the changed verdict (default 1e-6)")
-    sp.add_argument("--atol", type=float, help="absolute tolerance of the changed verdict (default 1e-9)")
+    sp.add_argument("--rtol", type=_finite, help="relative tolerance of the changed verdict (default 1e-6)")
+    sp.add_argument("--atol", type=_finite, help="absolute tolerance of the changed verdict (default 1e-9)")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_regress)

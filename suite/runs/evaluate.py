@@ -14,6 +14,7 @@ import os
 import time
 from typing import Any
 
+from suite import numerics
 from suite.checks import choose_threads, print_busy_note, resolve_device, using_threads, writable_dir
 from suite.errors import DnasError
 from suite.runstore import RunStore, open_run
@@ -25,7 +26,7 @@ from suite.train.protocols import PROTOCOLS, Protocol, get_protocol
 
 from . import lifecycle
 from .config import EvalConfig
-from .record import cost_summary, environment
+from .record import cost_summary, environment, note_resumed_numerics
 
 
 def _open_bench(cfg: EvalConfig, protocol: Protocol) -> Any:
@@ -68,6 +69,7 @@ def run_training(cfg: EvalConfig, *, progress: bool = True, stop_after: int | No
     protocol, arch, bench, device, threads = _inputs(cfg)
     cfg = dataclasses.replace(cfg, bench=resolve_bench(cfg.bench, protocol.space) or NO_BENCH)  # the config says which
     out = writable_dir(cfg.out)
+    numerics.apply()
     d, device = init_distributed(device)
     with using_threads(threads):
         hp = protocol.hp
@@ -107,12 +109,14 @@ def resume_training(run_dir: str | os.PathLike, *, progress: bool = True, stop_a
         cfg = EvalConfig(**{**{k: v for k, v in config.items() if k in fields},
                             "device": "cuda" if config["device"].startswith("cuda") else "cpu"})
         protocol, arch, bench_store, device, n_threads = _inputs(cfg)
+        numerics.apply()
         d, device = init_distributed(device)
         with using_threads(n_threads):
             data = TrainData(cfg.dataset, protocol, cfg.data_dir, cfg.splits_dir, device, cfg.seed,
                              protocol.hp["channels_last"], (d.rank, d.world))
             if d.main:
                 lifecycle.record_moved(store, config, changed, n_threads)
+                note_resumed_numerics(store.path, device)
             if progress and d.main:
                 print_busy_note(n_threads)
             with store.writing():

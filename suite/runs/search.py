@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from suite import numerics
 from suite.checks import choose_threads, print_busy_note, resolve_device, using_threads, writable_dir
 from suite.device import reset_peak_memory
 from suite.errors import DnasError, NonFiniteLoss  # noqa: F401 - NonFiniteLoss: what a failed search raises
@@ -18,7 +19,7 @@ from suite.runstore import RunStore
 from . import lifecycle
 from .config import SearchConfig
 from .lookup import Lookup
-from .record import cost_summary, environment
+from .record import cost_summary, environment, note_resumed_numerics
 
 
 def _entropy(weights: dict[str, torch.Tensor]) -> float:
@@ -46,6 +47,7 @@ def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | No
     device = resolve_device(cfg.device)
     out = writable_dir(cfg.out)
     threads = choose_threads(cfg.threads)
+    numerics.apply()
     with using_threads(threads):
         train, valid = search_split(cfg.dataset, cfg.data_dir, cfg.splits_dir)
         method = create_method(cfg.method, cfg.space, train.num_classes, train.images.shape[1], seed=cfg.seed,
@@ -81,6 +83,7 @@ def resume_search(run_dir: str | os.PathLike, *, progress: bool = True, stop_aft
         cfg = SearchConfig.from_dict({**config, "hparams": {}})
         device = resolve_device(config["device"])
         n_threads = choose_threads(cfg.threads)
+        numerics.apply()
         with using_threads(n_threads):
             cfg, method, train, valid, ckpt = restore_search(store, device, config)
             lookup = Lookup(cfg.bench, method.space)
@@ -89,6 +92,7 @@ def resume_search(run_dir: str | os.PathLike, *, progress: bool = True, stop_aft
                 start, elapsed = ckpt["epoch"] + 1, ckpt["elapsed"]
                 rows = [r for r in store.metrics.to_dict("records") if r["epoch"] < start]
             lifecycle.record_moved(store, config, changed, n_threads)
+            note_resumed_numerics(store.path, device)
             store.start(wall_time_s=elapsed, resumed_from_epoch=start)
             if progress:
                 print_busy_note(n_threads)

@@ -26,9 +26,10 @@ COST_ORDER = ("rarts", "darts-v2", "darts-v1", "fp-darts", "pc-darts", "entranna
 """Most expensive first (measured per step), so the worker processes finish together."""
 
 
-def _start_worker() -> None:
+def _start_worker(env: dict[str, str] | None = None) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"  # before torch loads in this process
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.update(env or {})  # e.g. suite.numerics.PORTABLE_ENV
 
 
 def run_one(task: dict[str, Any]) -> dict[str, Any]:
@@ -54,9 +55,10 @@ class Searcher:
     """Runs searches for a list of methods and seeds in worker processes; the same request twice in a
     session returns the folder of the first (a search is never run twice)."""
 
-    def __init__(self, root: Path, workers: int | None = None) -> None:
+    def __init__(self, root: Path, workers: int | None = None, env: dict[str, str] | None = None) -> None:
         self.root = root
         self.workers = max(1, workers or os.cpu_count() or 1)
+        self.env = dict(env or {})
         self.cache: dict[str, Path] = {}
         self._pool: ProcessPoolExecutor | None = None
 
@@ -65,7 +67,7 @@ class Searcher:
             import multiprocessing as mp
 
             self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                             initializer=_start_worker)
+                                             initializer=_start_worker, initargs=(self.env,))
         return self._pool
 
     def __call__(self, methods: str | Sequence[str], seeds: Iterable[int], *, space: str = "nb201",
@@ -80,7 +82,8 @@ class Searcher:
         if not names or not seeds:
             raise ValueError("dnas_search needs at least one method and one seed")
         request = {"methods": names, "seeds": seeds, "space": space, "dataset": dataset, "bench": bench,
-                   "hparams": hparams or {}, "per_method": per_method or {}, "regression": regression}
+                   "hparams": hparams or {}, "per_method": per_method or {}, "regression": regression,
+                   "env": self.env}
         key = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()[:12]
         if key in self.cache:
             return self.cache[key]
@@ -104,38 +107,42 @@ class Searcher:
 
 
 def assert_no_regression(runs: str | os.PathLike | Sequence[str | os.PathLike], baseline: str | os.PathLike, *,
-                         mode: str = "both", settings: Any = None) -> list[Any]:
-    """Fail (AssertionError with the verdict table) when the runs changed, got worse, or have no baseline.
+                         mode: str = "both", settings: Any = None, require_replay: bool = False) -> Any:
+    """Fail (AssertionError with the verdict table) when the runs changed, got worse or have too few seeds;
+    bad input (unknown mode or metric, malformed baseline, runs of no baseline group, nothing compared)
+    fails the test with its one-line error. Returns the ``reports.regress.Outcome``; ``settings``
+    (``reports.regress.Settings``) replaces the baseline's own. The check is ``reports.regress.regress``."""
+    from reports.regress import regress, render
+    from suite.errors import DnasError
 
-    Returns the verdicts. ``settings`` (``reports.regress.Settings``) replaces the baseline's own."""
-    from reports.regress import FAILING, compare_changed, compare_worse, collect, read_baseline, render
-
-    paths = [runs] if isinstance(runs, (str, os.PathLike)) else list(runs)
-    base, cur = read_baseline(baseline), collect(*paths)
-    s = settings or base.settings
-    verdicts = compare_changed(base, cur, s) if mode in ("changed", "both") else []
-    if mode in ("worse", "both"):
-        verdicts += compare_worse(base, cur, s)
-    bad = [v for v in verdicts if v.status in FAILING or v.status == "no baseline"]
-    if bad:
-        hint = "; save one with pytest --dnas-save-baseline" if any(v.status == "no baseline" for v in bad) else ""
-        raise AssertionError(f"{len(bad)} regression verdict(s) against {baseline}{hint}:\n"
-                             + render([v for v in verdicts if v in bad]))
-    return verdicts
+    try:
+        outcome = regress(runs, baseline, mode=mode, settings=settings, require_replay=require_replay)
+    except DnasError as exc:
+        hint = "; save one with pytest --dnas-save-baseline" if not Path(baseline).exists() or "no baseline" in \
+            str(exc) else ""
+        pytest.fail(f"dnas_regress: {exc}{hint}", pytrace=False)
+    if outcome.failed:
+        raise AssertionError(f"{len(outcome.failed)} regression verdict(s) against {baseline}:\n"
+                             + render(outcome.failed))
+    return outcome
 
 
 def save_or_check(save: bool) -> Callable[..., Any]:
     """The ``dnas_regress`` helper: check runs against a baseline, or (``save``) write the baseline."""
 
     def check(runs: str | os.PathLike | Sequence[str | os.PathLike], baseline: str | os.PathLike, *,
-              mode: str = "both", settings: Any = None) -> Any:
+              mode: str = "both", settings: Any = None, require_replay: bool = False) -> Any:
+        from reports.regress import MODES
+
+        if mode not in MODES:  # before anything is saved or run
+            pytest.fail(f"dnas_regress: unknown mode {mode!r}: choose {', '.join(MODES)}", pytrace=False)
         if save:
             from reports.regress import Settings, collect, save_baseline
 
             paths = [runs] if isinstance(runs, (str, os.PathLike)) else list(runs)
             path = save_baseline(collect(*paths), baseline, settings or Settings())
             pytest.skip(f"wrote baseline {path} (--dnas-save-baseline): commit it")
-        return assert_no_regression(runs, baseline, mode=mode, settings=settings)
+        return assert_no_regression(runs, baseline, mode=mode, settings=settings, require_replay=require_replay)
 
     return check
 
@@ -146,13 +153,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the baselines dnas_regress checks against, instead of checking (commit them)")
     group.addoption("--dnas-workers", type=int, default=None,
                     help="search processes of dnas_search (default: one per core)")
+    group.addoption("--dnas-numerics", choices=("native", "portable"), default="native",
+                    help="numerics mode of dnas_search's processes: portable replays across CPUs, at a cost "
+                         "(suite.numerics; README, Replay)")
 
 
 @pytest.fixture(scope="session")
 def dnas_search(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """Run short searches for methods x seeds (cached per session): ``dnas_search(method, seeds, hparams=...)``
     returns the folder holding the runs."""
-    searcher = Searcher(tmp_path_factory.mktemp("dnas-search"), request.config.getoption("--dnas-workers"))
+    from suite.numerics import PORTABLE_ENV
+
+    portable = request.config.getoption("--dnas-numerics") == "portable"
+    searcher = Searcher(tmp_path_factory.mktemp("dnas-search"), request.config.getoption("--dnas-workers"),
+                        PORTABLE_ENV if portable else None)
     yield searcher
     searcher.close()
 
