@@ -1,8 +1,18 @@
-"""Shared fixtures: the real NATS-Bench files in ../shared/data and stores converted from them."""
+"""Shared fixtures: the real NATS-Bench files and published tables, and stores converted from them.
+
+The reference data is ../shared/data when that folder is beside the checkout (CI always has it) and
+otherwise the copy shipped in tests/data (a fresh clone): ``reference_data(name)`` finds either, by the name
+the file has in ../shared/data. tests/data/README.md says what is shipped, what is not and why.
+"""
 from __future__ import annotations
 
+import atexit
+import hashlib
+import lzma
 import os
 import pickle
+import shutil
+import tempfile
 from pathlib import Path
 
 # As the dnas command does: idle OpenMP threads sleep rather than spin, so tests sharing the
@@ -14,35 +24,126 @@ import pytest
 from PIL import Image
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-NATS_DIR = SHARED / "nats-official"
-TSS_DIR = NATS_DIR / "NATS-tss-v1_0-3ffb9-simple"
-SSS_DIR = NATS_DIR / "NATS-sss-v1_0-50262-simple"
+SHIPPED = Path(__file__).resolve().parent / "data"
+TSS_REL = "nats-official/NATS-tss-v1_0-3ffb9-simple"
+SSS_REL = "nats-official/NATS-sss-v1_0-50262-simple"
 REAL_INDICES = (0, 11, 284)
-SAMPLES = SHARED / "cifar-samples"
+T200 = "nb201-200ep-test-accuracy.csv"
+NOT_SHIPPED = {  # files of ../shared/data that tests read but tests/data cannot hold
+    "nb201-hw-latency-energy.parquet": "its source states no licence, so the repository does not ship it",
+}
+
+
+def _missing(msg: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{msg}; CI=true, so this is a failure, not a skip", pytrace=False)
+    pytest.skip(msg)
 
 
 def need(path: Path) -> Path:
     """Return ``path``; skip when it is absent on a user's clone, but fail in CI, which always has it."""
     if not path.exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{path} is missing in CI: ../shared/data must be beside the checkout")
-        pytest.skip(f"real reference data not found at {path} (it lives in ../shared/data)")
+        _missing(f"real reference data not found at {path} (it lives in ../shared/data)")
+    return path
+
+
+def use_shared() -> bool:
+    """Whether the tests read ../shared/data (present, and DNAS_TEST_DATA is not 'shipped') or tests/data."""
+    return SHARED.is_dir() and os.environ.get("DNAS_TEST_DATA", "").lower() != "shipped"
+
+
+def reference_data(name: str) -> Path:
+    """The real reference file or folder ``name`` (its path inside ../shared/data): from ../shared/data
+    when present, else from the copy shipped in tests/data. Absent from both: skip, or fail in CI."""
+    path = data_root() / name
+    if not path.exists():
+        where = f"{SHARED}" if use_shared() else f"tests/data ({NOT_SHIPPED.get(name, 'see tests/data/README.md')})"
+        _missing(f"real reference data {name} not found in {where}")
+    return path.resolve()  # a shipped folder resolves into tests/data itself: a stable path
+
+
+def is_published(name: str) -> bool:
+    """False for the 200-epoch table on a fresh clone, which ``reference_data`` writes from the built-in table."""
+    return use_shared() or name != T200
+
+
+_UNPACKED: list[Path] = []
+
+
+def data_root() -> Path:
+    """../shared/data, or a temporary folder laid out like it from tests/data (made once per process):
+    its folders linked, its ``NAME.xz`` files unpacked and checked against SHA256SUMS, and the
+    unlicensed 200-epoch table written from the package's built-in table, which holds its numbers."""
+    if use_shared():
+        return SHARED
+    if not _UNPACKED:
+        root = Path(tempfile.mkdtemp(prefix="dnas-test-data-"))
+        atexit.register(shutil.rmtree, root, True)
+        unpack_shipped(root)
+        write_table_200(root / T200)
+        _UNPACKED.append(root)
+    return _UNPACKED[0]
+
+
+def unpack_shipped(root: Path, link: bool = True) -> dict[str, str]:
+    """Lay tests/data out in ``root`` as ../shared/data is laid out and check every file against
+    SHA256SUMS, which it returns ({path: sha256}). ``NAME.xz`` is unpacked to ``NAME``; a folder
+    with nothing packed in it is linked (``link``) or copied whole, other files likewise."""
+    sums = {rel: digest for digest, rel in (line.split("  ", 1)
+                                            for line in (SHIPPED / "SHA256SUMS").read_text().splitlines())}
+
+    def lay(entry: Path, into: Path) -> None:
+        target = into / entry.name.removesuffix(".xz")
+        if entry.is_dir() and any(entry.rglob("*.xz")):
+            target.mkdir()
+            for child in sorted(entry.iterdir()):
+                lay(child, target)
+        elif entry.suffix == ".xz":
+            target.write_bytes(lzma.decompress(entry.read_bytes()))
+        elif link:
+            target.symlink_to(entry, target_is_directory=entry.is_dir())
+        else:
+            (shutil.copytree if entry.is_dir() else shutil.copyfile)(entry, target)
+
+    for top in sorted({rel.split("/")[0] for rel in sums}):  # not README.md, make.py, licenses/, ...
+        lay(SHIPPED / top if (SHIPPED / top).exists() else SHIPPED / f"{top}.xz", root)
+    for rel, digest in sums.items():
+        file = root / rel
+        if not file.is_file() or hashlib.sha256(file.read_bytes()).hexdigest() != digest:
+            raise RuntimeError(f"tests/data/{rel} is missing or differs from SHA256SUMS: "
+                               f"rebuild it with python tests/data/make.py")
+    return sums
+
+
+def write_table_200(path: Path) -> Path:
+    """The columns of the published 200-epoch table that the tests read (``TABLES``), written from the
+    built-in nb201 table, which holds the same seed-mean NATS-Bench values (tests/data/README.md):
+    same header, arch strings in official order, every value in the shortest form that reads back exact."""
+    import benchmarks
+
+    nb201 = benchmarks.open("nb201")
+    cols = {col: nb201.query_many("all", ds, metric, epochs)
+            for file, _, epochs, ds, metric, col in TABLES if file == T200}
+    arch_col = next(arch for file, arch, *_ in TABLES if file == T200)
+    rows = [",".join([*(repr(float(v[i])) for v in cols.values()), arch]) for i, arch in enumerate(nb201.archs)]
+    path.write_text(",".join([*cols, arch_col]) + "\n" + "\n".join(rows) + "\n")
     return path
 
 
 @pytest.fixture(scope="session")
 def tss_dir() -> Path:
-    return need(TSS_DIR)
+    return reference_data(TSS_REL)
 
 
 @pytest.fixture(scope="session")
 def sss_dir() -> Path:
-    return need(SSS_DIR)
+    return reference_data(SSS_REL)
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    return need(SHARED)
+    """The reference-data folder, laid out as ../shared/data (``data_root``)."""
+    return data_root()
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +169,7 @@ def tss(tss_store):
 
 TSS_VERSION = "NATS-tss-v1_0-3ffb9"
 TABLES = [  # (file, arch column, epochs, dataset, store metric, column) of the published NB201 tables
-    *[("nb201-200ep-test-accuracy.csv", "ArchitectureString", 200, ds, "test-accuracy", col)
+    *[(T200, "ArchitectureString", 200, ds, "test-accuracy", col)
       for ds, col in [("cifar10", "CIFAR10TestAccuracy200Epochs"), ("cifar100", "CIFAR100TestAccuracy200Epochs"),
                       ("ImageNet16-120", "ImageNetTestAccuracy200Epochs")]],
     *[("nb201-12ep-accuracy.csv", "arch", 12, ds, metric, col)
@@ -82,9 +183,10 @@ TABLES = [  # (file, arch column, epochs, dataset, store metric, column) of the 
 
 
 @pytest.fixture(scope="session")
-def nb201_tables(shared_data, tss_dir, tmp_path_factory) -> Path:
+def nb201_tables(tss_dir, tmp_path_factory) -> Path:
     """A complete store (all 15,625 archs, identity slots) imported from the published tables:
-    200-epoch test accuracy of cifar10/cifar100/ImageNet16-120 and 12-epoch valid/test accuracy."""
+    200-epoch test accuracy of cifar10/cifar100/ImageNet16-120 and 12-epoch valid/test accuracy
+    (on a fresh clone the 200-epoch table is the one ``write_table_200`` writes)."""
     from benchmarks.importer import import_table
 
     out = tmp_path_factory.mktemp("tables") / "nb201"
@@ -92,7 +194,7 @@ def nb201_tables(shared_data, tss_dir, tmp_path_factory) -> Path:
     for file, arch_col, epochs, ds, metric, col in TABLES:
         metrics.setdefault((file, epochs, ds, arch_col), {})[metric] = col
     for (file, epochs, ds, arch_col), cols in metrics.items():
-        import_table(shared_data / file, arch_column=arch_col, metrics=cols, dataset=ds, epochs=epochs,
+        import_table(reference_data(file), arch_column=arch_col, metrics=cols, dataset=ds, epochs=epochs,
                      version=TSS_VERSION, out=out, order=tss_dir / "meta.pickle.pbz2")
     return out
 
@@ -144,7 +246,7 @@ IN16_PER_BATCH = 3                   # 10 batches x 3 = 30 train images, 10 val 
 
 def read_pngs(prefix: str) -> tuple[np.ndarray, np.ndarray]:
     """The real sample images ``<prefix>_NN_LABEL.png`` in NN order: HWC uint8 and labels."""
-    files = sorted(need(SAMPLES).glob(f"{prefix}_*.png"), key=lambda p: int(p.stem.split("_")[1]))
+    files = sorted(reference_data("cifar-samples").glob(f"{prefix}_*.png"), key=lambda p: int(p.stem.split("_")[1]))
     assert len(files) == 20, files
     images = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
     labels = np.array([int(f.stem.split("_")[2]) for f in files], dtype=np.int64)

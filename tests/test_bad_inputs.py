@@ -45,7 +45,8 @@ def _setup(work: Path, store: Path, tss_dir: Path) -> None:
     (work / "thesis" / "thesis.tex").write_text("\\chapter{Results}\n")
 
 
-# (command line, text the one line must hold). {store}: a converted store, {data}: ../shared/data.
+# (command line, text the one line must hold). {store}: a converted store, {data}: the reference-data folder
+# (../shared/data, or on a fresh clone the same layout made from tests/data: conftest.py, data_root).
 CLI_CASES = [
     ("bench info --bogus", "unrecognized arguments: --bogus"),
     ("bench info afile", "afile is a file: give the directory"),

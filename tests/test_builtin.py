@@ -1,6 +1,7 @@
 """The built-in NB201 table: equal to the official records, rebuilt byte for byte, honest about its limits."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -8,8 +9,8 @@ import pytest
 
 import benchmarks
 from benchmarks.builtin import builtin_path, resolve_bench
-from benchmarks.builtin.build_nb201 import COLUMNS, build
-from conftest import REAL_INDICES
+from benchmarks.builtin.build_nb201 import COLUMNS, T200, build
+from conftest import REAL_INDICES, is_published
 from suite.cli import main
 
 
@@ -56,12 +57,20 @@ def test_metadata_records_version_and_provenance(nb201):
 
 
 def test_build_script_reproduces_the_committed_files(shared_data, tmp_path):
+    """Byte for byte from the published tables. On a fresh clone the 200-epoch table (not shipped: no
+    licence stated) is the one tests/conftest.py writes from this built-in table, so only the 12-epoch
+    table, the order and the layout are then independent inputs, and the sha256 recorded for the
+    200-epoch table is checked where the published file is (CI)."""
     out = build(shared_data, tmp_path / "nb201")
     committed = builtin_path("nb201")
     files = sorted(p.relative_to(committed) for p in committed.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
     for rel in files:
-        assert (out / rel).read_bytes() == (committed / rel).read_bytes(), rel
+        want = (committed / rel).read_bytes()
+        if rel.name == "metadata.json" and not is_published(T200):
+            recorded = json.loads(want)["source"]["tables"][T200]["sha256"].encode()
+            want = want.replace(recorded, hashlib.sha256((shared_data / T200).read_bytes()).hexdigest().encode())
+        assert (out / rel).read_bytes() == want, rel
 
 
 @pytest.mark.parametrize("call, asked", [

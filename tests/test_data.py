@@ -13,10 +13,9 @@ from PIL import Image
 from suite import data
 from suite.errors import FormatError, MissingFileError
 
-from conftest import CIFAR10_TRAIN_PER_BATCH, CIFAR100_TRAIN, IN16_PER_BATCH, SHARED, dump, need, planar, write_split  # noqa: F401
+from conftest import (CIFAR10_TRAIN_PER_BATCH, CIFAR100_TRAIN, IN16_PER_BATCH, dump, planar,  # noqa: F401
+                      reference_data, write_split)
 
-SAMPLES = SHARED / "cifar-samples"
-PROTOCOL = SHARED / "nats-protocol"
 
 def assert_one_line(exc: pytest.ExceptionInfo, *needles: str) -> None:
     msg = str(exc.value)
@@ -91,7 +90,7 @@ def test_real_split_files_are_disjoint_halves():
     for name, keys, total in (("cifar-split.txt", ("train", "valid"), 50000),
                               ("cifar100-test-split.txt", ("xvalid", "xtest"), 10000),
                               ("imagenet-16-120-test-split.txt", ("xvalid", "xtest"), 6000)):
-        split = data.read_split(need(PROTOCOL / name))
+        split = data.read_split(reference_data(f"nats-protocol/{name}"))
         a, b = (split[k] for k in keys)
         assert len(a) == len(b) == total // 2, name
         assert np.array_equal(np.sort(np.concatenate([a, b])), np.arange(total)), name

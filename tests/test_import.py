@@ -1,4 +1,4 @@
-"""Importing the real published tables in ../shared/data (keyed by string, index and op tuple)."""
+"""Importing the real published tables in ../shared/data or tests/data (keyed by string, index and op tuple)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,7 @@ from scipy.stats import spearmanr
 
 import benchmarks
 from benchmarks.importer import import_table
-from conftest import REAL_INDICES
+from conftest import REAL_INDICES, reference_data
 from suite.errors import DnasError
 
 ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
@@ -99,12 +99,13 @@ def test_naslib_op_tuples_from_json(shared_data, table200, tss_store, tmp_path):
     assert spearmanr(acc_w[hw], ref[hw]).statistic < 0.8  # reading them as our codes would be wrong
 
 
-def test_parquet_with_row_filters(shared_data, tss_store, tmp_path):
+def test_parquet_with_row_filters(tss_store, tmp_path):
     kw = dict(arch_column="arch_idx", metrics={"latency": "lat_ms_median"}, dataset="cifar100", epochs=200,
               version="HW-NAS-Bench-360", order=tss_store)
+    file = reference_data("nb201-hw-latency-energy.parquet")
     with pytest.raises(DnasError, match="--where"):
-        import_table(shared_data / "nb201-hw-latency-energy.parquet", out=tmp_path / "a", **kw)
-    b = benchmarks.open(import_table(shared_data / "nb201-hw-latency-energy.parquet", out=tmp_path / "hw",
+        import_table(file, out=tmp_path / "a", **kw)
+    b = benchmarks.open(import_table(file, out=tmp_path / "hw",
                                      where={"device": "pi5", "framework": "onnx", "task": "cifar100"}, **kw))
     lat = b.query_many("all", "cifar100", "latency", 200)
     assert np.isfinite(lat).all() and (lat > 0).all()
@@ -112,9 +113,9 @@ def test_parquet_with_row_filters(shared_data, tss_store, tmp_path):
 
 
 @pytest.mark.parametrize("aggregate", ["first", "mean"])
-def test_rows_repeating_an_arch_are_aggregated(shared_data, tss_store, tmp_path, aggregate):
+def test_rows_repeating_an_arch_are_aggregated(tss_store, tmp_path, aggregate):
     """12 rows per arch (every device and runtime): the first row with a value, or their mean."""
-    file = shared_data / "nb201-hw-latency-energy.parquet"
+    file = reference_data("nb201-hw-latency-energy.parquet")
     b = benchmarks.open(import_table(file, arch_column="arch_idx", metrics={"latency": "lat_ms_median"},
                                      dataset="cifar100", epochs=200, version="HW-NAS-Bench-360", order=tss_store,
                                      out=tmp_path / "hw", aggregate=aggregate))

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 import chromium
-from conftest import SHARED, TSS_DIR, nan_step, need
+from conftest import TSS_REL, nan_step, reference_data
 from reports import load, plots, tables
 from suite.cli import main
 
@@ -36,13 +36,13 @@ def nb201_table(tmp_path_factory) -> Path:
     from benchmarks.importer import import_table
 
     out = tmp_path_factory.mktemp("tables") / "nb201"
-    need(TSS_DIR)
-    import_table(need(SHARED / "nb201-200ep-test-accuracy.csv"), arch_column="ArchitectureString",
+    order = reference_data(TSS_REL)
+    import_table(reference_data("nb201-200ep-test-accuracy.csv"), arch_column="ArchitectureString",
                  metrics={"test-accuracy": "CIFAR10TestAccuracy200Epochs"}, dataset="cifar10", epochs=200,
-                 version="NATS-tss-v1_0-3ffb9", out=out, order=TSS_DIR)
-    import_table(need(SHARED / "nb201-12ep-accuracy.csv"), arch_column="cellstr",
+                 version="NATS-tss-v1_0-3ffb9", out=out, order=order)
+    import_table(reference_data("nb201-12ep-accuracy.csv"), arch_column="cellstr",
                  metrics={"valid-accuracy": "cifar10-val"}, dataset="cifar10-valid", epochs=12,
-                 version="NATS-tss-v1_0-3ffb9", out=out, order=TSS_DIR)
+                 version="NATS-tss-v1_0-3ffb9", out=out, order=order)
     return out
 
 

@@ -1,7 +1,8 @@
 """Full-size data for the performance benchmarks, built once and cached between runs.
 
 The official NATS-Bench archive cannot be downloaded here, so a session fixture multiplies
-the three real records kept in ``../shared/data/nats-official`` into a full-size synthetic
+the three real records in ``nats-official`` (``../shared/data``, or tests/data on a fresh clone:
+``reference_data`` in tests/conftest.py) into a full-size synthetic
 fast-mode directory (``tests/synthetic.py``, 15,625 files, ~1.6 GB) and converts it once
 with ``benchmarks.convert.convert_nats`` into a store beside it (~4 GB). Both live in
 ``$DNAS_PERF_CACHE`` (default ``~/.cache/dnas-suite/perf``) and are reused by later runs: a
@@ -23,12 +24,8 @@ from typing import Iterator
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 TSS_NAME = "NATS-tss-v1_0-3ffb9-simple"
-TSS_SRC = SHARED_DATA / "nats-official" / TSS_NAME
 TSS_N = 15625
-# what the cached data was made with; change it (e.g. bump "generator") to force a rebuild
-GEN_PARAMS = {"space": "tss", "n": TSS_N, "seed": 0, "generator": 1, "source": str(TSS_SRC)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,14 +51,16 @@ def workers() -> int | None:
     return int(w) if w else None  # None: one process per core
 
 
-def require_real_records() -> None:
-    if (TSS_SRC / "meta.pickle.pbz2").is_file():
-        return
-    msg = (f"perf tests need the real NATS-Bench records at {TSS_SRC} (the shared data directory beside "
-           f"the repository) to build the full-size synthetic benchmark")
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"{msg}; CI=true, so this is a failure, not a skip", pytrace=False)
-    pytest.skip(msg)
+def real_records() -> Path:
+    """The real TSS records the synthetic benchmark is built from (skip without them; fail in CI)."""
+    from conftest import TSS_REL, reference_data
+
+    return reference_data(f"{TSS_REL}/meta.pickle.pbz2").parent
+
+
+def gen_params(source: Path) -> dict:
+    """What the cached data was made with; change it (e.g. bump "generator") to force a rebuild."""
+    return {"space": "tss", "n": TSS_N, "seed": 0, "generator": 1, "source": str(source)}
 
 
 def _read_marker(path: Path) -> dict | None:
@@ -97,7 +96,8 @@ def _count_records(d: Path) -> int:
 
 @pytest.fixture(scope="session")
 def perf_data() -> PerfData:
-    require_real_records()
+    source = real_records()
+    params = gen_params(source)
     from benchmarks.convert import convert_nats
     from synthetic import make_full_nats_dir
 
@@ -109,22 +109,22 @@ def perf_data() -> PerfData:
     built = False
     with _locked(root):
         gen = _read_marker(gen_marker)
-        if gen is None or not gen.get("complete") or gen.get("params") != GEN_PARAMS \
+        if gen is None or not gen.get("complete") or gen.get("params") != params \
                 or not (nats_dir / "meta.pickle.pbz2").is_file():
-            resume = gen is not None and gen.get("params") == GEN_PARAMS
+            resume = gen is not None and gen.get("params") == params
             if not resume:  # unknown origin or other parameters: existing files would be kept, start over
                 shutil.rmtree(nats_dir, ignore_errors=True)
             store_marker.unlink(missing_ok=True)
             shutil.rmtree(root / f".{store.name}.partial", ignore_errors=True)  # chunks of the old data
-            _write_marker(gen_marker, {"params": GEN_PARAMS, "complete": False})
+            _write_marker(gen_marker, {"params": params, "complete": False})
             print(f"\n[perf] generating {TSS_N} synthetic NATS-Bench records into {nats_dir} "
                   f"({'resuming' if resume else 'from scratch'}; cached afterwards)")
             t0 = time.perf_counter()
-            make_full_nats_dir(TSS_SRC, nats_dir, "tss", n=TSS_N, seed=GEN_PARAMS["seed"], workers=workers())
+            make_full_nats_dir(source, nats_dir, "tss", n=TSS_N, seed=params["seed"], workers=workers())
             seconds = time.perf_counter() - t0
             count = _count_records(nats_dir)
             assert count == TSS_N, f"generation left {count} record files, expected {TSS_N}"
-            gen = {"params": GEN_PARAMS, "complete": True, "seconds": seconds, "resumed": resume,
+            gen = {"params": params, "complete": True, "seconds": seconds, "resumed": resume,
                    "files": count, "workers": workers() or os.cpu_count()}
             _write_marker(gen_marker, gen)
             print(f"[perf] generation took {seconds:.1f} s")
