@@ -206,8 +206,8 @@ def write_report(paths: Sequence[str | os.PathLike] | Results, out: str | os.Pat
     parts.append('<h2 id="pairwise">Is A better than B?</h2>')
     if len(pair):
         n_min = int(min(pair["n_a"].min(), pair["n_b"].min()))
-        parts.append("<p>One-sided Mann-Whitney U test of “A is better than B” over seeds (exact for small samples "
-                     "without ties), and the probability of improvement P(A beats B) = U / (n<sub>A</sub> "
+        parts.append("<p>One-sided Mann-Whitney U test of “A is better than B” over seeds (exact for any "
+                     "number of seeds, ties included), and the probability of improvement P(A beats B) = U / (n<sub>A</sub> "
                      "n<sub>B</sub>), ties counting half. " + (
                          f"With {n_min} seeds per method the smallest attainable p is "
                          f"{1 / math.comb(2 * n_min, n_min):.3f}: read P(A beats B) as a description of these seeds, "

@@ -294,3 +294,25 @@ def test_the_fingerprint_names_cpu_build_threads_and_device():
     moved = {**portable, "cpu_model": "another", "env": {**portable["env"], "MKL_ENABLE_INSTRUCTIONS": "AVX2"}}
     assert numerics.differences(portable, moved) == []  # portable mode: the processor does not matter
     assert numerics.differences(portable, {**moved, "threads": 7}) == [f"threads {fp['threads']!r} -> 7"]
+
+
+def test_a_resume_on_another_fingerprint_is_recorded_and_not_replayable(two_groups, baseline, tmp_path):
+    from suite.runs import SearchConfig, resume_search, run_search
+
+    store = run_search(SearchConfig(method="gdas", space="nb201", dataset="digits", bench="nb201", seed=0,
+                                    device="cpu", out=str(tmp_path), name="gdas-seed0", threads=1,
+                                    hparams=TINY), progress=False, stop_after=1)
+    env_file = store.path / "environment.json"
+    env = json.loads(env_file.read_text())  # the first epoch as if made on another machine
+    _edit_json(env_file, numerics={**env["numerics"], "cpu_model": "AMD EPYC 9R14"})
+    resume_search(store.path, progress=False)
+    env = json.loads(env_file.read_text())
+    assert env["numerics"]["cpu_model"] == "AMD EPYC 9R14"
+    assert [fp["cpu_model"] for fp in env["numerics_on_resume"]] != ["AMD EPYC 9R14"]
+    only = tmp_path / "only"
+    _copy(store.path, only / "gdas-seed0")
+    (v,) = [v for v in regress.compare_changed(regress.read_baseline(baseline), regress.collect(only))
+            if v.group.method == "gdas"]
+    assert v.status == "not replayable" and any("cpu_model" in d for d in v.details)
+    with pytest.raises(DnasError, match="nothing to compare: every group is not replayable or not run"):
+        regress.regress(only, baseline, mode="changed")
