@@ -40,10 +40,10 @@ def _missing(msg: str) -> None:
     pytest.skip(msg)
 
 
-def need(path: Path) -> Path:
+def need(path: Path, why: str = "it lives in ../shared/data") -> Path:
     """Return ``path``; skip when it is absent on a user's clone, but fail in CI, which always has it."""
     if not path.exists():
-        _missing(f"real reference data not found at {path} (it lives in ../shared/data)")
+        _missing(f"real reference data not found at {path} ({why})")
     return path
 
 
