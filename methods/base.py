@@ -58,6 +58,22 @@ def fast_path(device: torch.device) -> tuple[bool, bool]:
     return True, device.type == "cuda"
 
 
+def scale_schedule(hp: dict[str, Any], spec: Mapping[str, Param], given: Mapping[str, Any],
+                   counts: tuple[str, ...]) -> dict[str, Any]:
+    """A shorter run keeps the published schedule's shape: when ``epochs`` is given below the published
+    number and an epoch count (``counts``, e.g. the warm-up ``arch_start_epoch``) is not given, that count
+    becomes the same fraction of the run (rounded, and below ``epochs``): PC-DARTS's 15 of 50 warm-up
+    epochs are 2 of a 5-epoch run, not all of them."""
+    published = spec["epochs"].default
+    if "epochs" not in given or hp["epochs"] >= published:
+        return hp
+    out = dict(hp)
+    for name in counts:
+        if name in spec and name not in given and hp.get(name):
+            out[name] = min(round(hp[name] * hp["epochs"] / published), hp["epochs"] - 1)
+    return out
+
+
 class Method(abc.ABC):
     """A differentiable NAS method bound to one search space, dataset shape and seed."""
 
@@ -68,6 +84,8 @@ class Method(abc.ABC):
     share_sources: ClassVar[bool] = False
     stochastic_plans: ClassVar[bool] = False
     """True when ``plans()`` samples (GDAS): two calls may differ even in the same state."""
+    EPOCH_COUNTS: ClassVar[tuple[str, ...]] = ("arch_start_epoch",)
+    """Hyperparameters that count epochs of the published schedule: ``scale_schedule`` shortens them with it."""
 
     def __init__(self, name: str, space: str, num_classes: int, in_channels: int = 3, *, seed: int = 0,
                  device: str | torch.device = "cpu", fixed: Mapping[str, Any] | None = None,
@@ -83,7 +101,7 @@ class Method(abc.ABC):
         spec = {**COMMON_PARAMS, **self.PARAMS}
         defaults = {**self.SPACE_DEFAULTS.get(self.space.name, {}), **(fixed or {})}
         spec = {k: Param(defaults.get(k, p.default), p.doc, p.kind, p.check, p.rule, p.choices) for k, p in spec.items()}
-        self.hp: dict[str, Any] = resolve(name, spec, hparams)
+        self.hp: dict[str, Any] = scale_schedule(resolve(name, spec, hparams), spec, hparams, self.EPOCH_COUNTS)
         self.device = torch.device(device)
         default_cl, default_amp = fast_path(self.device)
         self.channels_last = default_cl if channels_last is None else bool(channels_last)

@@ -214,3 +214,28 @@ def test_channels_last_search_is_the_same_search_and_bf16_autocast_runs(space):
     out = amp.step(tiny_batch(0), tiny_batch(10))
     assert all(torch.isfinite(v) for v in out.values()) and amp.logits(tiny_batch(3)[0]).dtype == torch.float32
     assert all((p.detach() != q.detach()).any() for p, q in zip(amp.arch_parameters(), ms[False].arch_parameters()))
+
+
+def test_a_shorter_run_scales_the_published_warm_up():
+    """PC-DARTS's (and FP-DARTS's) 15 warm-up epochs of 50 are 2 of a 5-epoch run, not all of them;
+    a warm-up given explicitly, or a run as long as the published one, keeps its number."""
+    from methods import create_method
+
+    def start(method: str, **hp) -> int:
+        return create_method(method, "nb201", 10, 3, seed=0, device="cpu", channels=4, depth=1, **hp).hp[
+            "arch_start_epoch"]
+
+    assert start("pc-darts") == 15 and start("fp-darts") == 15
+    assert start("pc-darts", epochs=5) == 2 and start("fp-darts", epochs=5) == 2
+    assert start("pc-darts", epochs=2) == 1 and start("pc-darts", epochs=1) == 0  # always below epochs
+    assert start("pc-darts", epochs=5, arch_start_epoch=4) == 4
+    assert start("pc-darts", epochs=80) == 15
+    assert start("darts-v1", epochs=5) == 0
+
+
+def test_ista_nas_steps_scale_with_its_codes_on_nb201():
+    """The NB201 codes start at 1e3 the paper's scale, and so does Adam's step (README: ISTA-NAS)."""
+    from methods import create_method
+
+    m = create_method("ista-nas", "nb201", 10, 3, seed=0, device="cpu", channels=4, depth=1)
+    assert m.hp["alpha_init"] == 1.0 and m.hp["arch_lr"] == pytest.approx(0.3)
