@@ -1,0 +1,107 @@
+"""What a search is set against: the random architecture, computed over the whole table, and the
+normalised scores of a found cell.
+
+A reviewer's first question is how a method compares with picking an architecture at random (Yang et
+al., ICLR 2020; Lindauer & Hutter, JMLR 2020). On a tabular benchmark that needs no sampling: the
+expected value of a uniformly random cell is the table's mean, over all cells or over one cell per
+isomorphism class (NB201: 15,625 cells, 6,466 classes).
+
+Normalised scores of a value v (higher is better; lower-is-better metrics are mirrored):
+
+- ``regret``: optimum - v (0 at the benchmark's best cell);
+- ``scaled``: (optimum - v) / (optimum - random mean): 0 at the optimum, 1 at the random-architecture
+  mean (Bayesmark's convention), above 1 worse than random;
+- ``percentile``: the share of the unique cells that v beats, ties counting half, in % (100: the best).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+"""Quantiles of the random-architecture distribution a table shows."""
+
+
+def parse_key(key: str) -> tuple[str, int, str]:
+    """``cifar10@200/test-accuracy`` -> (dataset, epochs, metric)."""
+    head, _, metric = key.partition("/")
+    dataset, _, epochs = head.partition("@")
+    if not metric or not dataset or not epochs.isdigit():
+        raise ValueError(f"{key!r} is not a lookup column such as cifar10@200/test-accuracy")
+    return dataset, int(epochs), metric
+
+
+def higher_is_better(metric: str) -> bool:
+    """Accuracies up, losses and times down (the benchmark's own default mode)."""
+    return not (metric.endswith("loss") or metric.endswith("time") or "latency" in metric)
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomArchitecture:
+    """The distribution of a metric over a table's cells (``values``: every cell; ``unique``: one per class)."""
+
+    key: str
+    values: np.ndarray
+    unique: np.ndarray
+    higher_is_better: bool
+
+    @property
+    def optimum(self) -> float:
+        return float(np.nanmax(self.values) if self.higher_is_better else np.nanmin(self.values))
+
+    def summary(self, over: str = "cells") -> dict[str, Any]:
+        """n, mean, std and ``QUANTILES`` over all cells (``over="cells"``) or the classes (``"classes"``)."""
+        x = self.values if over == "cells" else self.unique
+        x = x[np.isfinite(x)]
+        out = {"over": over, "n": int(len(x)), "mean": float(x.mean()), "std": float(x.std(ddof=0))}
+        out.update({f"q{round(q * 100):02d}": float(v) for q, v in zip(QUANTILES, np.quantile(x, QUANTILES))})
+        return out
+
+    def scores(self, value: float) -> dict[str, float]:
+        """``regret``, ``scaled`` and ``percentile`` of ``value`` (NaN in, NaN out)."""
+        if value is None or not math.isfinite(value):
+            return {"regret": math.nan, "scaled": math.nan, "percentile": math.nan}
+        sign = 1.0 if self.higher_is_better else -1.0
+        opt, mean = self.optimum, float(np.nanmean(self.values))
+        u = self.unique[np.isfinite(self.unique)]
+        beats = float(np.sum(sign * (value - u) > 0) + 0.5 * np.sum(value == u))
+        return {"regret": sign * (opt - value), "scaled": (opt - value) / (opt - mean) if opt != mean else math.nan,
+                "percentile": 100.0 * beats / len(u)}
+
+
+def random_architecture(bench: Any, key: str) -> RandomArchitecture:
+    """The random-architecture distribution of lookup column ``key`` in ``bench`` (a tabular benchmark;
+    classes: NATS-Bench's isomorphism key, one cell per class, the lowest official index)."""
+    dataset, epochs, metric = parse_key(key)
+    values = np.asarray(bench.query_many("all", dataset, metric, epochs), dtype=float)
+    space = getattr(bench, "space", None)
+    if space is not None and space.name == "tss":
+        keys = [space.parse(a).unique_str() for a in bench.archs]
+        first: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            first.setdefault(k, i)
+        unique = values[sorted(first.values())]
+    else:
+        unique = values
+    return RandomArchitecture(key, values, unique, higher_is_better(metric))
+
+
+def random_search_best(values: np.ndarray, samples: int, *, higher_is_better: bool = True) -> float:
+    """The expected best of ``samples`` cells drawn uniformly with replacement, exactly: E[max] from the
+    sorted values' order statistics (no sampling)."""
+    x = np.sort(values[np.isfinite(values)])
+    if not higher_is_better:
+        x = -x[::-1]
+    n = len(x)
+    cdf = (np.arange(1, n + 1) / n) ** samples - (np.arange(0, n) / n) ** samples  # P(max is the i-th smallest)
+    best = float(np.dot(cdf, x))
+    return best if higher_is_better else -best
+
+
+def scores_frame(bench: Any, key: str, values: Sequence[float]) -> list[dict[str, float]]:
+    """The normalised scores of each value in ``values`` on ``key``."""
+    dist = random_architecture(bench, key)
+    return [dist.scores(v) for v in values]
