@@ -316,3 +316,13 @@ def test_a_resume_on_another_fingerprint_is_recorded_and_not_replayable(two_grou
     assert v.status == "not replayable" and any("cpu_model" in d for d in v.details)
     with pytest.raises(DnasError, match="nothing to compare: every group is not replayable or not run"):
         regress.regress(only, baseline, mode="changed")
+
+
+def test_regress_notes_the_run_diagnostics(two_groups, baseline, tmp_path, capsys):
+    runs = _copy(two_groups, tmp_path / "runs")
+    for seed in range(3):
+        _edit_config(runs / f"gdas-seed{seed}", arch_start_epoch=5)  # as if the warm-up outlasted the run
+    outcome = regress.regress(runs, baseline, mode="worse", overrides={"alpha": 0.06})
+    (gdas,) = [v for v in outcome.verdicts if v.group.method == "gdas"]
+    assert any(d.startswith("diagnostics, seed 0: the architecture optimizer never stepped") for d in gdas.details)
+    assert "diagnostics, seed 0: the architecture optimizer never stepped" in regress.render(outcome.verdicts)

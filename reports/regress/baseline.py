@@ -36,7 +36,7 @@ def save_baseline(snap: Snapshot, path: str | os.PathLike, settings: Settings | 
         setups = sorted({snap.runs[(group, s)]["setup"] for s in seeds})
         lines += [_line({"record": "setup", "id": k, **snap.setups[k]}) for k in setups]
         for s in seeds:
-            r = {k: v for k, v in snap.runs[(group, s)].items() if k not in ("path", "status", "flag")}
+            r = {k: v for k, v in snap.runs[(group, s)].items() if k not in ("path", "status", "flag", "diagnostics")}
             lines.append(_line({"record": "run", **r}))
             lines += [_line({"record": "epoch", "group": group.to_json(), "seed": s, **e})
                       for e in snap.epochs[(group, s)]]

@@ -26,9 +26,11 @@ def render(verdicts: Sequence[Verdict], *, details: bool = True) -> str:
             lines.append(f"  {mode:<9} not run ({len(idle)} group(s) of the baseline without runs): {', '.join(idle)}")
     if details:
         for v in verdicts:
-            if (v.failed or v.status in ("not comparable", *UNCHECKED)) and v.details:
+            shown_details = v.details if v.failed or v.status in ("not comparable", *UNCHECKED) else \
+                [d for d in v.details if d.startswith("diagnostics")]  # run flags, whatever the verdict
+            if shown_details:
                 lines.append(f"\n{v.mode} {v.group.label()}: {v.status}")
-                lines += [f"  {d}" for d in v.details]
+                lines += [f"  {d}" for d in shown_details]
     return "\n".join(lines) + "\n" if lines else "no verdicts\n"
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from suite.errors import DnasError
 
+from ..diagnostics import diagnose
 from ..load import _read_json, is_lookup, load
 
 DIGITS = 8
@@ -299,4 +300,8 @@ def collect(*paths: str | os.PathLike) -> Snapshot:
                                        "peak_memory_mb": _num(cost.get("peak_memory_mb", last.get("peak_memory_mb")))
                                        }.items() if v is not None}}
         snap.epochs[(group, seed)] = epoch_records
+        snap.runs[(group, seed)]["diagnostics"] = [
+            f.text for f in diagnose([e["arch"] for e in epoch_records], store.config, group.space,
+                                     {k: [e["values"].get(k) for e in epoch_records] for k in ("train_loss", "valid_loss")},
+                                     group.epochs if group.epochs > 0 else None)]
     return snap

@@ -254,10 +254,12 @@ def compare_worse(base: Snapshot, cur: Snapshot, settings: Settings | None = Non
                        f"'dnas search --resume RUN_DIR' or run more seeds")
             out += [_verdict(mode, group, [], [problem], "insufficient seeds") for mode in modes]
             continue
+        notes = [f"diagnostics, seed {sd}: {text}" for sd, r in runs.items() for text in r.get("diagnostics", [])]
         metrics = list(s.metrics) or [_primary(base, group)]
         stats = [judge_metric(m, base.values(group, m), cur.values(group, m), alpha=s.alpha,
                              min_effect=s.effect(m), n_resamples=s.n_resamples, seed=s.seed) for m in metrics]
         out.append(_verdict("worse", group, stats, failed, "failed" if failed else None))
+        out[-1].details += notes
         if costs:
             cost = [judge_metric(m, base.values(group, m), cur.values(group, m), alpha=s.alpha,
                                  min_effect=getattr(s, key), relative=True, n_resamples=s.n_resamples, seed=s.seed)
