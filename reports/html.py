@@ -8,18 +8,28 @@ has finished so far is shown, and every unfinished run is listed with its state.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as _dt
+import errno
 import html
+import json
 import math
 import os
+import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterator, Sequence
 
 import pandas as pd
 
 from . import plots, tables
 from .load import Results, is_lookup, load
+
+MARKER = ".dnas-report"
+"""The file ``write_report`` leaves in its output directory (JSON: what wrote it, when, and the files it
+wrote). It is how a later report recognises that directory as its own output and those files as its own."""
+OUTPUTS = ("report.html", "tables", "figures", MARKER)
+"""What a report writes at the top of its output directory."""
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0 auto;max-width:1180px;
@@ -136,17 +146,200 @@ def benchmark_rank_section(bench_path: str, pairs: Sequence[tuple[str, str]] | N
     return Section("Rank correlation on the benchmark: 12 vs 200 epochs", body, "rankcorr-table")
 
 
+def _owned(out: Path) -> set[str] | None:
+    """The files an earlier report wrote into ``out`` (as its marker lists them), or None when ``out``
+    holds no marker written by ``dnas report``."""
+    try:
+        data = json.loads((out / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("written_by") != "dnas report" or not isinstance(data.get("files"), list):
+        return None
+    return {f for f in data["files"] if isinstance(f, str) and _ours(f)}
+
+
+def _ours(rel: str) -> bool:
+    """Whether ``rel`` is a path a report writes: report.html, or a file directly in tables/ or figures/."""
+    parts = PurePosixPath(rel).parts
+    return rel == "report.html" or (len(parts) == 2 and parts[0] in ("tables", "figures")
+                                    and parts[1] not in (".", "..") and not parts[1].startswith("."))
+
+
+def _refusal(out: Path, found: Path, forceable: bool) -> str:
+    """One line refusing to overwrite ``found``, a file in ``out`` that no report wrote."""
+    offer = ", or add --force to overwrite it" if forceable else ""
+    return f"--out {out} already holds {found}, which dnas report did not write: choose another --out{offer}"
+
+
+def _run_dir_above(path: Path) -> Path | None:
+    """The run directory ``path`` is, or lies in (a config.yaml beside the files a run writes), if any."""
+    for d in (path, *path.parents):
+        if os.path.lexists(d / "config.yaml") and any(os.path.lexists(d / f) for f in
+                                                       ("status.json", "metrics.parquet", "final.json")):
+            return d
+    return None
+
+
+def check_out_dir(out: str | os.PathLike, *, force: bool = False, forceable: bool = True) -> Path:
+    """``out`` as a directory a report may be written into, checked before anything is written.
+
+    Refused in one line: a file, a dangling symlink, a read-only or unwritable place, a run directory
+    (or a folder inside one), and (unless ``force``) any directory that is neither empty nor marked
+    by an earlier report as its own; the message names the file it would overwrite (report.html,
+    tables/, figures/ or the marker), else the first entry found. So a report never overwrites, or
+    mixes with, the user's files. ``forceable`` says whether the message may offer ``--force``."""
+    from suite.checks import writable_dir
+    from suite.errors import DnasError
+
+    path = Path(os.path.expanduser(os.fspath(out)))
+    if path.is_symlink() and not path.exists():
+        raise DnasError(f"--out {path} is a symbolic link to {os.readlink(path)}, which does not resolve (missing, "
+                        f"or a loop): choose another --out")
+    path = writable_dir(path)
+    run = _run_dir_above(Path(os.path.realpath(path)))
+    if run is not None:
+        raise DnasError(f"--out {path} is inside the run directory {run}: a report there would mix with the run's "
+                        f"files; choose an --out outside every run directory")
+    if force or not path.is_dir() or _owned(path) is not None:
+        return path
+    for name in OUTPUTS:  # first the files it would overwrite
+        target = path / name
+        if target.is_dir() and not target.is_symlink():
+            inside = sorted(target.iterdir())
+            if inside:
+                raise DnasError(_refusal(path, inside[0], forceable))
+        elif os.path.lexists(target):
+            raise DnasError(_refusal(path, target, forceable))
+    held = sorted(path.iterdir())
+    if held:
+        offer = ", or add --force to write into it" if forceable else ""
+        raise DnasError(f"--out {path} holds {held[0]} and no earlier report: a report goes into a new or empty "
+                        f"directory or its own earlier output; choose another --out{offer}")
+    return path
+
+
+def _write_marker(out: Path, files: Sequence[str]) -> None:
+    """Mark ``out`` as a report's output, listing the ``files`` (relative paths) the report wrote."""
+    from suite import __version__
+    from suite.io import write_json
+
+    with _naming(out / MARKER):
+        write_json(out / MARKER, {"written_by": "dnas report", "dnas_suite": __version__,
+                                  "written": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+                                  "files": sorted(files)})
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """An OSError of the body names ``path``: a full disk names no file, or a temp one."""
+    try:
+        yield
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+
+
+def _commit(stage: Path, out: Path, force: bool, forceable: bool) -> None:
+    """Move the fully written report from ``stage`` into ``out``: the marker first (so the directory is
+    known as a report's), then every file by rename; files an earlier report wrote and this one did
+    not (a metric no longer shown) go. Refuses, before moving anything, to replace a file not ours."""
+    from suite.errors import DnasError
+
+    files = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*")
+                   if p.is_file() and not p.name.startswith("."))
+    before = _owned(out) or set()
+    if not force:
+        for rel in files:
+            if os.path.lexists(out / rel) and rel not in before:
+                raise DnasError(_refusal(out, out / rel, forceable))
+    _write_marker(out, sorted(set(files) | before))
+    for rel in files:
+        (out / rel).parent.mkdir(exist_ok=True)
+        os.replace(stage / rel, out / rel)
+    for rel in sorted(before - set(files)):
+        with contextlib.suppress(OSError):
+            (out / rel).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # the union written above is a valid marker too
+        _write_marker(out, files)
+
+
+def _write_error(exc: OSError, stage: Path, out: Path) -> Exception:
+    """A failed write as one line naming the report file (never the staging copy) and the fix."""
+    from suite.errors import DnasError
+
+    name = Path(exc.filename) if exc.filename else out
+    with contextlib.suppress(ValueError):
+        name = out / name.relative_to(stage)
+    text = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
+    fix = "free space or choose another --out" if exc.errno in (errno.ENOSPC, errno.EDQUOT) \
+        else "check the permissions of --out or choose another --out"
+    return DnasError(f"cannot write {name}: {text}; {fix}")
+
+
+@contextlib.contextmanager
+def _staged(out: Path, *, force: bool, forceable: bool) -> Iterator[Path]:
+    """A hidden folder in ``out`` to write the whole report into; moved into place only when complete.
+
+    On any failure (a full disk above all) what this run created goes (the staging folder, and ``out``
+    and its parents if this run made them and they are empty), an earlier report stays as it was, and
+    an OSError becomes one line naming the report file that could not be written."""
+    from suite.io import clean_siblings, work_sibling
+
+    made = []
+    probe = out
+    while not os.path.lexists(probe) and probe.parent != probe:
+        made.append(probe)
+        probe = probe.parent
+    stage = work_sibling(out / "report", "tmp")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        clean_siblings(out / "report")  # what a killed report left
+        stage.mkdir()
+        yield stage
+        _commit(stage, out, force, forceable)
+    except BaseException as exc:
+        shutil.rmtree(stage, ignore_errors=True)
+        for d in made:  # deepest first; stops at the first one holding something
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        if isinstance(exc, OSError):
+            raise _write_error(exc, stage, out) from None
+        raise
+    shutil.rmtree(stage, ignore_errors=True)
+
+
 def write_report(paths: Sequence[str | os.PathLike] | Results, out: str | os.PathLike, *, title: str | None = None,
                  notes: Sequence[str] = (), sections: Sequence[Section] = (), metrics: Sequence[str] | None = None,
-                 n_resamples: int = 10_000) -> Path:
-    """Load ``paths`` (or take loaded ``Results``) and write ``out/report.html`` plus ``tables/`` and ``figures/``."""
+                 n_resamples: int = 10_000, force: bool = False, forceable: bool = True) -> Path:
+    """Load ``paths`` (or take loaded ``Results``) and write ``out/report.html`` plus ``tables/`` and ``figures/``.
+
+    ``out`` is checked first (``check_out_dir``: never a user's file overwritten unless ``force``), then
+    the whole report is written into a hidden folder in ``out`` and moved into place when complete, with
+    a marker (``MARKER``) that makes ``out`` recognisably this command's output for the next report."""
+    out = check_out_dir(out, force=force, forceable=forceable)
+    results = paths if isinstance(paths, Results) else load(*paths)
+    with _staged(out, force=force, forceable=forceable) as stage:
+        page = _render(results, stage, title=title, notes=notes, sections=sections, metrics=metrics,
+                       n_resamples=n_resamples)
+        _write_page(stage / "report.html", page)
+    return out / "report.html"
+
+
+def _write_page(path: Path, page: str) -> None:
+    """Write report.html atomically; a failure names it."""
     from suite.io import atomic_path
 
-    results = paths if isinstance(paths, Results) else load(*paths)
+    with _naming(path), atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+
+
+def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[str], sections: Sequence[Section],
+            metrics: Sequence[str] | None, n_resamples: int) -> str:
+    """Write the tables and figures into ``out`` and return the page that shows them."""
+    from suite.io import atomic_path
+
     runs, epochs = results
-    out = Path(out)
-    (out / "tables").mkdir(parents=True, exist_ok=True)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
     optimum = tables.benchmark_optimum(runs, metrics)
     references = tables.load_references()
     frame = tables.comparison(runs, metrics, optimum=optimum, references=references, n_resamples=n_resamples)
@@ -156,7 +349,7 @@ def write_report(paths: Sequence[str | os.PathLike] | Results, out: str | os.Pat
     pair = pd.concat([tables.pairwise(runs, m) for m in tested], ignore_index=True) if tested else pd.DataFrame()
     if len(pair):
         tables.write_tables(pair, out / "tables", "pairwise")
-    with atomic_path(out / "tables" / "runs.csv") as tmp:
+    with _naming(out / "tables" / "runs.csv"), atomic_path(out / "tables" / "runs.csv") as tmp:
         runs.to_csv(tmp, index=False)
     figs = plots.figures(runs, epochs, optimum, [m for m in frame["metric"].unique() if is_lookup(m)])
     saved = {name: plots.save(fig, out / "figures", name) for name, fig in figs.items()}
@@ -255,10 +448,7 @@ def write_report(paths: Sequence[str | os.PathLike] | Results, out: str | os.Pat
             "style-src 'unsafe-inline'\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{_e(title)}</title>"
             f"<style>{CSS}</style></head><body>" + "\n".join(parts) + "</body></html>\n")
-    path = out / "report.html"
-    with atomic_path(path) as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    return path
+    return page
 
 
 def _pair_matrix(frame: pd.DataFrame) -> pd.DataFrame:

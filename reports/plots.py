@@ -77,8 +77,11 @@ def save(fig: Any, out_dir: str | os.PathLike, name: str) -> dict[str, Path]:
     with style():
         for ext in ("png", "svg"):
             path = Path(out_dir) / f"{name}.{ext}"
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, format=ext, metadata={"Date": None} if ext == "svg" else None)
+            try:
+                with atomic_path(path) as tmp:
+                    fig.savefig(tmp, format=ext, metadata={"Date": None} if ext == "svg" else None)
+            except OSError as exc:  # a full disk names no file (or a temp one): name the file being written
+                raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
             paths[ext] = path
     return paths
 

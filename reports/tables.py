@@ -345,7 +345,10 @@ def write_tables(frame: pd.DataFrame, out_dir: str | os.PathLike, name: str) -> 
     out = {}
     for fmt, ext in FORMATS.items():
         path = Path(out_dir) / f"{name}{ext}"
-        with atomic_path(path) as tmp:
-            tmp.write_text(render(frame, fmt))
+        try:
+            with atomic_path(path) as tmp:
+                tmp.write_text(render(frame, fmt))
+        except OSError as exc:  # a full disk names no file (or a temp one): name the file being written
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         out[fmt] = path
     return out

@@ -297,7 +297,7 @@ def test_dnas_report_on_runs_still_being_written(run_root, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["report", str(run_root), "--out", str(out), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info == {"report": str(out / "report.html"), "runs": 8, "complete": 6}
+    assert info == {"report": str(out / "report.html"), "runs": 8, "complete": 6, "unreadable": []}
     page = (out / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "gdas-running" in page and "running: 1 of 2 epochs done" in page
     assert "failed: non-finite train_loss" in page and "benchmark optimum" in page and "GDAS (published)" in page

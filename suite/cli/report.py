@@ -3,23 +3,42 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from pathlib import Path
 from typing import Any
+
+from suite.errors import DnasError
 
 from ._common import _print_json, add_json
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from reports.html import rank_section, write_report
-    from reports.load import load
+    """Write the report; --out is checked before any run is read, and runs that cannot be read are
+    listed in the report and named on stderr, one line each (an error only when none can be read)."""
+    from reports.html import check_out_dir, rank_section, write_report
+    from reports.load import load, unreadable
 
+    check_out_dir(args.out, force=args.force)  # fail before the runs are read, let alone anything written
     results = load(*args.runs)
+    unknown = [m for m in args.metric or () if m not in results.runs.columns]
+    if unknown:
+        from reports.tables import default_metrics
+
+        raise DnasError(f"--metric {unknown[0]} is not a column of these runs: choose from "
+                        f"{', '.join(default_metrics(results.runs)) or 'none (no run has a metric yet)'}")
     extra = [s for s in (rank_section(results.runs),) if s is not None]
-    path = write_report(results, args.out, title=args.title, sections=extra, metrics=args.metric or None)
+    path = write_report(results, args.out, title=args.title, sections=extra, metrics=args.metric or None,
+                        force=args.force)
     runs = results.runs
+    skipped = unreadable(runs)
+    for why in skipped:
+        print(f"dnas: warning: {why} (listed as unreadable, left out of the statistics)", file=sys.stderr)
     if args.json:
-        _print_json({"report": str(path), "runs": len(runs), "complete": int(runs["complete"].sum())})
+        _print_json({"report": str(path), "runs": len(runs), "complete": int(runs["complete"].sum()),
+                     "unreadable": skipped})
     else:
-        print(f"report: {path}  ({len(runs)} run{'s' * (len(runs) != 1)}, {int(runs['complete'].sum())} complete; "
+        print(f"report: {path}  ({len(runs)} run{'s' * (len(runs) != 1)}, {int(runs['complete'].sum())} complete"
+              + (f", {len(skipped)} unreadable" if skipped else "") + "; "
               f"tables and figures in {path.parent / 'tables'} and {path.parent / 'figures'})")
     return 0
 
@@ -33,6 +52,14 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     cfg = QuickstartConfig(methods=tuple(args.methods.split(",")) if args.methods else METHODS,
                            seeds=tuple(range(args.seeds)), search_epochs=args.epochs, eval_epochs=args.eval_epochs,
                            bench=args.bench)
+    from reports.html import check_out_dir
+
+    # A directory holding a quickstart's manifest is the quickstart's own, report included (also one
+    # written before reports left a marker); any other must be new or empty (or a report's own),
+    # checked now, before minutes of searching. Either way the report then goes into a directory
+    # that is the quickstart's.
+    if not (Path(args.out) / "quickstart.json").is_file():
+        check_out_dir(args.out, forceable=False)
     t0 = time.time()
     results = run_quickstart(args.out, cfg, workers=args.workers, progress=not args.json)
     wall = time.time() - t0
@@ -48,7 +75,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     path = write_report(loaded, args.out, title=f"dnas-suite quickstart: {len(cfg.methods)} differentiable NAS "
                                                   f"methods on NB201",
                         notes=notes(cfg, ", ".join(versions) or None, total_wall, total_cpu, invocations),
-                        sections=extra)
+                        sections=extra, force=True, forceable=False)
     failed = [r for r in results if r.get("error")]
     if args.json:
         _print_json({"report": str(path), "runs": str(os.path.join(args.out, "runs")), "wall_time_s": wall,
@@ -68,6 +95,10 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--metric", action="append", help="compare only these columns (repeatable), e.g. "
                                                       "cifar10@200/test-accuracy, trained_test_accuracy")
     sp.add_argument("--title", help="report title")
+    sp.add_argument("--force", action="store_true",
+                    help="write into an --out that is neither new, empty nor an earlier report's: files named as "
+                         "the report's (report.html, tables/*, figures/*) are overwritten, others left alone; "
+                         "without it such an --out is refused before anything is written")
     add_json(sp)
     sp.set_defaults(func=cmd_report)
 
