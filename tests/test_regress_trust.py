@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -326,3 +327,22 @@ def test_regress_notes_the_run_diagnostics(two_groups, baseline, tmp_path, capsy
     (gdas,) = [v for v in outcome.verdicts if v.group.method == "gdas"]
     assert any(d.startswith("diagnostics, seed 0: the architecture optimizer never stepped") for d in gdas.details)
     assert "diagnostics, seed 0: the architecture optimizer never stepped" in regress.render(outcome.verdicts)
+
+
+def test_normalised_scores_are_regress_metrics(two_groups, baseline, tmp_path, capsys):
+    import benchmarks
+    from reports.baselines import random_architecture
+
+    metrics = [f"cifar10@200/test-accuracy.{s}" for s in ("regret", "scaled", "percentile")]
+    outcome = regress.regress(two_groups, baseline, mode="worse", overrides={"metrics": tuple(metrics), "alpha": 0.06})
+    (gdas,) = [v for v in outcome.verdicts if v.group.method == "gdas"]
+    by = {s["metric"]: s for s in gdas.stats}
+    assert set(by) == set(metrics) and gdas.status == "not worse"
+    found = regress.collect(two_groups)
+    accs = [found.runs[(g, sd)]["final"]["cifar10@200/test-accuracy"] for g, sd in found.runs if g.method == "gdas"]
+    dist = random_architecture(benchmarks.open("nb201"), "cifar10@200/test-accuracy")
+    assert by[metrics[0]]["current_mean"] == pytest.approx(np.mean([dist.optimum - a for a in accs]), rel=1e-6)
+    assert not by[metrics[0]]["higher_is_better"] and by[metrics[2]]["higher_is_better"]
+    _one_line_error(capsys, ["regress", str(two_groups), "--baseline", str(baseline), "--metric",
+                             "cifar10@200/test-accuracy.regrets"], "unknown metric")
+    assert main(["baseline", "save", str(two_groups), "--out", str(tmp_path / "s.jsonl"), "--metric", metrics[1]]) == 0

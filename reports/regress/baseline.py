@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from suite.errors import DnasError, FormatError, MissingFileError
 
-from .snapshot import Group, Settings, Snapshot
+from .snapshot import Group, Settings, Snapshot, available_scores
 
 FORMAT = 2
 """Version of the baseline file layout (2: the header counts the records after it; 1 is still read)."""
@@ -29,14 +29,14 @@ def save_baseline(snap: Snapshot, path: str | os.PathLike, settings: Settings | 
         raise DnasError(f"{len(bad)} run(s) are not complete ({bad[0]}{'; ...' if len(bad) > 1 else ''}): a baseline "
                         f"holds finished runs only; finish (dnas search --resume) or leave them out")
     settings = settings or snap.settings
-    settings.check_metrics(snap.metrics(), "the runs")
+    settings.check_metrics(snap.metrics() | available_scores(snap.metrics()), "the runs")
     lines = []
     for group in snap.groups():
         seeds = snap.seeds(group)
         setups = sorted({snap.runs[(group, s)]["setup"] for s in seeds})
         lines += [_line({"record": "setup", "id": k, **snap.setups[k]}) for k in setups]
         for s in seeds:
-            r = {k: v for k, v in snap.runs[(group, s)].items() if k not in ("path", "status", "flag", "diagnostics")}
+            r = {k: v for k, v in snap.runs[(group, s)].items() if k not in ("path", "status", "flag", "diagnostics", "bench")}
             lines.append(_line({"record": "run", **r}))
             lines += [_line({"record": "epoch", "group": group.to_json(), "seed": s, **e})
                       for e in snap.epochs[(group, s)]]

@@ -14,7 +14,7 @@ from suite.errors import DnasError
 
 from .baseline import read_baseline
 from .output import render
-from .snapshot import Settings, Snapshot, collect
+from .snapshot import Settings, Snapshot, add_scores, available_scores, collect, score_of
 from .verdicts import NEUTRAL, UNCHECKED, Verdict, compare_changed, compare_published, compare_worse
 
 MODES = ("changed", "worse", "both")
@@ -81,8 +81,13 @@ def regress(runs: str | os.PathLike | Sequence[str | os.PathLike], baseline: str
     if "min_effect" in changes:  # added to the baseline's
         changes["min_effect"] = {**s.min_effect, **changes["min_effect"]}
     s = dataclasses.replace(s, **changes)
-    s.check_metrics(cur.metrics() | (base.metrics() if base else set()),
-                    "the runs" + ("" if base is None else " and the baseline"))
+    held = cur.metrics() | (base.metrics() if base else set())
+    s.check_metrics(held | available_scores(held), "the runs" + ("" if base is None else " and the baseline"))
+    if any(score_of(m) for m in s.metrics):
+        bench = _bench_of(cur)
+        for snap in (cur, base):
+            if snap is not None:
+                add_scores(snap, s.metrics, bench)
     if base is None:
         from ..tables import load_references
 
@@ -106,3 +111,14 @@ def regress(runs: str | os.PathLike | Sequence[str | os.PathLike], baseline: str
             else "name runs of the baseline's groups")
         raise DnasError(f"nothing to compare: every group is {statuses}; {why}")
     return Outcome(verdicts, source, s, cur, require_replay)
+
+
+def _bench_of(snap: Snapshot) -> Any:
+    """The tabular benchmark the runs looked their architectures up in (normalised scores need its table)."""
+    import benchmarks
+
+    names = {r.get("bench") for r in snap.runs.values()} - {None, "none"}
+    if len(names) != 1:
+        raise DnasError(f"normalised scores need the runs' benchmark table; the runs name "
+                        f"{', '.join(sorted(map(str, names))) or 'none'}: compare runs looked up in one benchmark")
+    return benchmarks.open(names.pop())

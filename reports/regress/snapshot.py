@@ -58,7 +58,8 @@ class Settings:
 
     ``metrics``: the quality metrics of the worse verdict (empty: the primary looked-up accuracy);
     ``min_effect``: per metric, the smallest mean change in the wrong direction that counts as worse
-    (metrics not named: 1.0 for accuracies in %, 0.01 for ``derived_weight``, else 0);
+    (metrics not named: 1.0 for accuracies in %, their regrets and percentiles, 0.1 for scaled scores,
+    0.01 for ``derived_weight``, else 0);
     ``time_threshold`` / ``memory_threshold``: relative cost increase that counts as worse (None: off)."""
 
     metrics: tuple[str, ...] = ()
@@ -98,6 +99,8 @@ class Settings:
         """The minimum effect of ``metric``: as set, else a default by kind."""
         if metric in self.min_effect:
             return float(self.min_effect[metric])
+        if metric.endswith(".scaled"):
+            return 0.1  # a tenth of the way from the optimum to the random architecture
         if "accuracy" in metric:
             return 1.0
         return 0.01 if metric == DERIVED_WEIGHT else 0.0
@@ -137,9 +140,43 @@ def _real(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+SCORES = ("regret", "scaled", "percentile")
+"""Normalised scores of a lookup, as metrics ``<lookup>.<score>`` (``reports.baselines``): regret to the
+benchmark optimum and the scaled score (0 optimum, 1 random-architecture mean) are better lower, the rank
+percentile among unique cells higher."""
+
+
 def higher_is_better(metric: str) -> bool:
-    """Direction of a metric: losses, entropies, times and memory are better lower."""
-    return not (metric.endswith("loss") or metric in ("arch_entropy", *COST))
+    """Direction of a metric: losses, entropies, times, memory, regrets and scaled scores are better lower."""
+    return not (metric.endswith(("loss", ".regret", ".scaled")) or metric in ("arch_entropy", *COST))
+
+
+def score_of(metric: str) -> tuple[str, str] | None:
+    """``cifar10@200/test-accuracy.regret`` -> (lookup, score); None for other metrics."""
+    head, dot, score = metric.rpartition(".")
+    return (head, score) if dot and score in SCORES and is_lookup(head) else None
+
+
+def add_scores(snap: "Snapshot", metrics: tuple[str, ...], bench: Any) -> None:
+    """Put the normalised scores that ``metrics`` ask for into every run's final numbers, computed from its
+    final lookups in ``bench`` (an open tabular benchmark of the runs' benchmark version)."""
+    from ..baselines import random_architecture
+
+    wanted = [m for m in metrics if score_of(m)]
+    dists = {}
+    for metric in wanted:
+        lookup, score = score_of(metric)  # type: ignore[misc]
+        if lookup not in dists:
+            dists[lookup] = random_architecture(bench, lookup)
+        for (group, _), run in snap.runs.items():
+            value = run.get("final", {}).get(lookup)
+            if value is not None and group.bench_version == bench.version:
+                run.setdefault("final", {})[metric] = _num(dists[lookup].scores(float(value))[score])
+
+
+def available_scores(lookups: set[str]) -> set[str]:
+    """The score metrics that runs holding ``lookups`` can be judged on."""
+    return {f"{k}.{s}" for k in lookups if is_lookup(k) for s in SCORES}
 
 
 # ---- numbers out of run stores -----------------------------------------------------------------
@@ -293,6 +330,7 @@ def collect(*paths: str | os.PathLike) -> Snapshot:
         cost = (store.final or {}).get("cost") or {}
         snap.runs[(group, seed)] = {
             "group": group.to_json(), "seed": seed, "setup": setup, "path": str(row["path"]),
+            "bench": store.config.get("bench"),
             "status": "completed" if row["complete"] else str(row["status"]), "flag": row["flag"] or None,
             "arch": row["arch"] if isinstance(row["arch"], str) else None, "epochs_done": int(row["epochs_done"]),
             "final": {k: v for k, v in final.items() if v is not None},
