@@ -101,6 +101,19 @@ def random_search_best(values: np.ndarray, samples: int, *, higher_is_better: bo
     return best if higher_is_better else -best
 
 
+def random_search_beaten(values: np.ndarray, value: float, samples: int, *, higher_is_better: bool = True) -> float:
+    """P(``value`` beats the best of ``samples`` cells drawn uniformly with replacement), ties counting half,
+    exactly: F(<v)^k + (F(<=v)^k - F(<v)^k) / 2. The probability of improvement of one found cell over
+    random search given the same number of lookups (NaN for a NaN value)."""
+    if value is None or not math.isfinite(value):
+        return math.nan
+    x = values[np.isfinite(values)]
+    if not higher_is_better:
+        x, value = -x, -value
+    below, at_most = float(np.mean(x < value)), float(np.mean(x <= value))
+    return below ** samples + 0.5 * (at_most ** samples - below ** samples)
+
+
 def scores_frame(bench: Any, key: str, values: Sequence[float]) -> list[dict[str, float]]:
     """The normalised scores of each value in ``values`` on ``key``."""
     dist = random_architecture(bench, key)

@@ -43,7 +43,8 @@ table.results{border-collapse:collapse;font-size:.82em;margin:.4em 0 1em;width:1
 table.results th{background:#f1f3f6;text-align:left;position:sticky;top:0}
 table.results td,table.results th{border-bottom:1px solid #e3e6ea;padding:.28em .55em;vertical-align:top}
 table.results tr.optimum td{background:#eef6ee;font-weight:600}table.results tr.reference td{color:#4a5560;font-style:italic}
-table.results tr.bad td{background:#fdecec}table.results tr.running td{background:#fff7e0}
+table.results tr.random td{background:#f3f1fa}.flags{background:#fdecec;border-left:4px solid #c62828;padding:.6em 1em;
+margin:1em 0}.flags ul{margin:.3em 0 0;padding-left:1.1em}table.results tr.bad td{background:#fdecec}table.results tr.running td{background:#fff7e0}
 td code,p code,li code{font-size:.92em;background:#f4f5f7;padding:0 .2em;border-radius:3px;word-break:break-all}
 figure{margin:1em 0 2em}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85em;color:#566}nav a{margin-right:1em}.scroll{overflow-x:auto}
@@ -96,10 +97,41 @@ def _runs_table(runs: pd.DataFrame) -> str:
         "architecture (final, or latest while running)": runs["arch"].map(short),
         "benchmark": runs["bench_version"].fillna(""), "device": runs["device"].fillna(""),
         "wall time": [wall(r) for _, r in runs.iterrows()],
+        "diagnostics": runs["diagnostics_text"].fillna("") if "diagnostics_text" in runs else "",
     })
     classes = ["" if c else "bad" if s in ("failed", "unreadable") else "running"
                for c, s in zip(runs["complete"], runs["status"])]
     return _table(shown, classes)
+
+
+def flag_banner(runs: pd.DataFrame) -> str:
+    """The warning at the top of the page when any search run carries a diagnostic flag: first the methods
+    whose every complete seed kept its initial architecture (they did not search), then per flag the methods
+    (seeds flagged / complete seeds) and the flag's meaning. Empty when no run is flagged."""
+    from .diagnostics import MEANING
+
+    searches = runs[(runs["kind"] == "search") & runs["complete"]] if len(runs) else runs
+    if not len(searches) or "diagnostics" not in searches or not searches["diagnostics"].astype(bool).any():
+        return ""
+    searches = searches.assign(method_label=tables._method_labels(searches))
+    per_code: dict[str, list[str]] = {}
+    idle = []
+    for method, g in searches.groupby("method_label", sort=True):
+        cell, did_not = tables.flag_counts(g)
+        if did_not:
+            idle.append(method)
+        for part in filter(None, cell.split(", ")):
+            code, _, share = part.rpartition(" ")
+            per_code.setdefault(code, []).append(f"{method} ({share} seeds)")
+    lines = []
+    if idle:
+        lines.append(f"<p><strong>{len(idle)} method{'s' * (len(idle) != 1)}' results are their initial "
+                     f"architecture</strong> (every seed {' or '.join(tables.NOT_SEARCHED)}: they did not search): "
+                     f"{_e(', '.join(idle))}.</p>")
+    items = "".join(f"<li><code>{_e(code)}</code>: {_e(MEANING.get(code, code))}. {_e('; '.join(who))}.</li>"
+                    for code, who in per_code.items())
+    return (f'<div class="flags" id="flags">{"".join(lines)}<p>Diagnostic flags of complete search runs (each '
+            f"run's flags and why: the <em>diagnostics</em> column of the runs table):</p><ul>{items}</ul></div>")
 
 
 def rank_section(runs: pd.DataFrame) -> Section | None:
@@ -342,7 +374,9 @@ def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[s
     runs, epochs = results
     optimum = tables.benchmark_optimum(runs, metrics)
     references = tables.load_references()
-    frame = tables.comparison(runs, metrics, optimum=optimum, references=references, n_resamples=n_resamples)
+    baselines = tables.random_baselines(runs, metrics)
+    frame = tables.comparison(runs, metrics, optimum=optimum, references=references, baselines=baselines,
+                              n_resamples=n_resamples)
     tables.write_tables(frame, out / "tables", "comparison")
     primary = tables.primary_metric(runs)
     tested = [m for m in (primary, "trained_test_accuracy") if m and m in runs and runs[m].notna().any()]
@@ -362,6 +396,9 @@ def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[s
              f"{len(runs)} runs (" + ("all complete" if n_done == len(runs) else f"{n_done} complete; " + ", ".join(
                  f"{v} {k}" for k, v in sorted(states.items()) if k != "completed")) + "). Statistics use complete runs "
              "only.</p>"]
+    banner = flag_banner(runs)
+    if banner:
+        parts.append(banner)
     if notes:
         parts.append('<div class="note"><ul>' + "".join(f"<li>{n}</li>" for n in notes) + "</ul></div>")
     versions = sorted(v for v in runs["bench_version"].dropna().unique())
@@ -386,11 +423,15 @@ def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[s
                  "architecture; italic rows: published numbers (their source, table and benchmark version in the "
                  "last column; never averaged with ours). Files: <code>tables/comparison.{md,tex,csv,html}</code>."
                  "</p>")
+    parts.append("<p>Set against a random choice (where the benchmark table could be read):</p><ul>"
+                 + "".join(f"<li><em>{_e(k)}</em>: {_e(v)}.</li>" for k, v in tables.NOTES.items()) + "</ul>")
     for key, grp in frame.groupby(tables.GROUP, sort=True):
         parts.append(f"<h3>search space {_e(key[0])}, search data {_e(key[1])}, benchmark {_e(key[2])}</h3>")
         ov = tables.overview(grp)
         parts.append("<p>Overview: mean ± std (n complete runs); details per metric below.</p>")
-        parts.append(_table(ov, ["optimum" if m == "benchmark optimum" else "" for m in ov["method"]]))
+        kinds = dict(zip(grp["method"], grp["row"]))
+        parts.append(_table(ov, [kinds.get(m, "") if kinds.get(m) in ("optimum", "random") else ""
+                                 for m in ov["method"]]))
         for metric, mg in grp.groupby("metric", sort=False):
             parts.append(f"<h3>{_e(tables.label(metric))}</h3>")
             shown = tables.display(mg).drop(columns=["metric"])

@@ -335,6 +335,25 @@ def _read_store(path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, A
     return config, env, status, final, metrics
 
 
+LOSSES = ("train_loss", "valid_loss")
+"""The per-epoch supernet losses the diagnostics read."""
+
+
+def _diagnostics(config: dict[str, Any], metrics: pd.DataFrame, planned: int | None) -> dict[str, Any]:
+    """A search run's flags (``reports.diagnostics``) as table cells: ``diagnostics`` the codes
+    ("static, collapse"; "" when none), ``diagnostics_text`` each flag's line, "; "-joined, and
+    ``archs_looked_up`` the number of distinct derived architectures its epochs looked up (the search's
+    cost in lookups, which random search at equal cost is given)."""
+    from .diagnostics import codes, diagnose
+
+    ordered = metrics.sort_values("epoch") if "epoch" in metrics else metrics
+    archs = list(ordered["arch"]) if "arch" in ordered else []
+    losses = {c: list(pd.to_numeric(ordered[c], errors="coerce")) for c in LOSSES if c in ordered}
+    flags = diagnose(archs, config, str(config.get("space") or ""), losses, planned)
+    return {"diagnostics": codes(flags), "diagnostics_text": "; ".join(f"{f.code}: {f.text}" for f in flags),
+            "archs_looked_up": len({a for a in archs if isinstance(a, str) and a})}
+
+
 def _run_row(path: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     config, env, status, final, metrics = _read_store(path)
     kind = _kind(config)
@@ -358,6 +377,7 @@ def _run_row(path: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     if kind == "search":
         lookups = (final or {}).get("lookups") or {k: v for k, v in last.items() if is_lookup(k)}
         row.update(lookups)
+        row.update(_diagnostics(config, metrics, planned))
         row.update(_cost(final, last, "search"))
         row["supernet_params_m"] = cost.get("params_m")
     else:
@@ -370,6 +390,8 @@ def _run_row(path: Path) -> tuple[dict[str, Any], pd.DataFrame]:
 
 def _link(runs: pd.DataFrame) -> pd.DataFrame:
     """Give each search row the trained accuracy and cost of the evaluations made from it."""
+    for col in ("diagnostics", "diagnostics_text"):  # evaluations and unreadable runs carry no flags
+        runs[col] = runs[col].fillna("") if col in runs else ""
     for col in ("from_run", "protocol", "source_seed", "trained_test_accuracy", "trained_valid_accuracy", "params_m",
                 "flops_m", "eval_wall_time_s", "eval_gpu_days", "eval_cpu_hours", "n_evals", "trained_protocol",
                 "trained_dataset"):

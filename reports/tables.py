@@ -15,7 +15,7 @@ import html as _html
 import math
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -99,10 +99,80 @@ def _method_labels(grp: pd.DataFrame) -> pd.Series:
     return grp["method"].where(~many, grp["method"] + " [" + grp["config_hash"].str[:6] + "]")
 
 
+NOT_SEARCHED = ("static", "no-arch-steps")
+"""Flags that mean a run's result is its initial architecture: a method whose every seed carries one did
+not search."""
+SCORES = ("regret", "scaled", "percentile", "random_search", "p_beats_random_search")
+"""Columns of the comparison frame set against the random architecture (lookup metrics of a readable table).
+
+``regret``, ``scaled``, ``percentile``: each seed's ``reports.baselines`` scores, mean over seeds;
+``random_search``: the expected best value of k uniformly random cells, k = the distinct architectures the
+seed's search looked up, mean over seeds; ``p_beats_random_search``: P(the seed's value beats the best of
+those k random cells), ties half, exact, mean over seeds."""
+NOTES = {
+    "flags": "how many of the method's complete seeds carry each diagnostic flag (reports.diagnostics)",
+    "random architecture": "the metric over every cell of the table (15,625 for NB201) or one cell per "
+                           "isomorphism class (6,466): its mean ± std and 5-95 % quantiles, computed, not sampled",
+    "regret": "benchmark optimum minus the found cell's value (0 at the optimum), mean over seeds",
+    "scaled": "regret / (optimum - random-architecture mean over cells): 0 at the optimum, 1 as good as a random "
+              "architecture, above 1 worse; mean over seeds",
+    "percentile": "share of the table's unique cells (one per isomorphism class) the found cell beats, ties "
+                  "half, in %; mean over seeds",
+    "random search, same number of lookups": "expected best of k uniformly random cells, k = the number of "
+                                              "distinct architectures the seed's search looked up; mean over seeds",
+    "P(beats random search)": "probability that the seed's cell beats the best of those k random cells (ties "
+                              "half), exact; mean over seeds; 0.5 is no better than random search at equal cost",
+}
+"""One line per column or row the comparison adds beyond mean ± std: what it is and how it is computed."""
+
+
+def flag_counts(done: pd.DataFrame) -> tuple[str, bool]:
+    """The flags the complete runs ``done`` of one method carry, as one cell ("static 2/2, collapse 1/2"),
+    and whether every seed carries a ``NOT_SEARCHED`` flag (the method did not search)."""
+    if not len(done) or "diagnostics" not in done:
+        return "", False
+    per_seed = [[c.strip() for c in str(d or "").split(",") if c.strip()] for d in done["diagnostics"]]
+    counts: dict[str, int] = {}
+    for seed_codes in per_seed:
+        for c in seed_codes:
+            counts[c] = counts.get(c, 0) + 1
+    cell = ", ".join(f"{c} {k}/{len(done)}" for c, k in counts.items())
+    return cell, all(any(c in NOT_SEARCHED for c in seed_codes) for seed_codes in per_seed)
+
+
+def _random_scores(done: pd.DataFrame, metric: str, dist: Any) -> dict[str, float]:
+    """The ``SCORES`` of one method's complete runs on ``metric`` against the random-architecture ``dist``."""
+    from .baselines import random_search_beaten, random_search_best
+
+    per_seed = []
+    for _, r in done.iterrows():
+        v = pd.to_numeric(pd.Series([r.get(metric)]), errors="coerce").iloc[0]
+        if not math.isfinite(v):
+            continue
+        k = r.get("archs_looked_up")
+        k = int(k) if isinstance(k, (int, float, np.integer, np.floating)) and k == k and k > 0 \
+            else int(r.get("epochs_done") or 1)
+        per_seed.append({**dist.scores(float(v)),
+                         "random_search": random_search_best(dist.values, k, higher_is_better=dist.higher_is_better),
+                         "p_beats_random_search": random_search_beaten(dist.values, float(v), k,
+                                                                       higher_is_better=dist.higher_is_better)})
+    if not per_seed:
+        return {}
+    return {c: float(np.mean([s[c] for s in per_seed])) for c in SCORES}
+
+
 def comparison(runs: pd.DataFrame, metrics: Sequence[str] | None = None, *, optimum: pd.DataFrame | None = None,
-               references: pd.DataFrame | None = None, n_resamples: int = 10_000, seed: int = 0) -> pd.DataFrame:
-    """The long comparison frame: one row per (group, metric, method), plus optimum and reference rows."""
+               references: pd.DataFrame | None = None, baselines: Mapping[tuple[str, str], Any] | None = None,
+               n_resamples: int = 10_000, seed: int = 0) -> pd.DataFrame:
+    """The long comparison frame: one row per (group, metric, method), plus optimum, random-architecture and
+    reference rows.
+
+    Method rows carry their seeds' diagnostic ``flags`` (and say in ``note`` when the method did not search);
+    with ``baselines`` (``random_baselines``: the random-architecture distribution per benchmark version and
+    lookup metric) they also carry the ``SCORES`` and each group gets two ``random`` rows per metric, over all
+    cells and over the isomorphism classes."""
     metrics = list(metrics) if metrics is not None else default_metrics(runs)
+    baselines = baselines or {}
     rows: list[dict[str, Any]] = []
     for key, grp in _groups(runs):
         grp = grp.assign(method_label=_method_labels(grp))
@@ -110,18 +180,33 @@ def comparison(runs: pd.DataFrame, metrics: Sequence[str] | None = None, *, opti
             if metric not in grp:
                 continue
             hib = HIGHER_IS_BETTER.get(metric, True)
+            dist = baselines.get((key["bench_version"], metric))
             for method, mg in grp.groupby("method_label", sort=True):
                 done = mg[mg["complete"]]
                 stats = summarize(pd.to_numeric(done[metric], errors="coerce"), list(done["seed"]),
                                   higher_is_better=hib, n_resamples=n_resamples, seed=seed)
+                flags, idle = flag_counts(done)
                 rows.append({**key, "metric": metric, "row": "runs", "method": method,
-                             "n_incomplete": int((~mg["complete"]).sum()), **stats})
+                             "n_incomplete": int((~mg["complete"]).sum()), **stats, "flags": flags,
+                             "note": ("did not search: every seed's result is its initial architecture ("
+                                      + " or ".join(NOT_SEARCHED) + ")") if idle else None,
+                             **(_random_scores(done, metric, dist) if dist is not None else {})})
             if optimum is not None and len(optimum):
                 for _, o in optimum[(optimum["metric"] == metric)
                                     & (optimum["bench_version"] == key["bench_version"])].iterrows():
                     rows.append({**key, "metric": metric, "row": "optimum", "method": "benchmark optimum",
                                  "n": None, "mean": o["value"], "source": f"{o['bench_version']}, arch [{o['index']}]",
-                                 "note": o["arch"]})
+                                 "note": o["arch"], **(dist.scores(float(o["value"])) if dist is not None else {})})
+            if dist is not None:
+                for over in ("cells", "classes"):
+                    sm = dist.summary(over)
+                    rows.append({**key, "metric": metric, "row": "random", "method": random_label(sm),
+                                 "n": sm["n"], "mean": sm["mean"], "std": sm["std"], "ci_low": sm["q05"],
+                                 "ci_high": sm["q95"], "interval": "5–95 % quantiles",
+                                 "source": f"{key['bench_version']}: every "
+                                           + ("cell" if over == "cells" else "isomorphism class (its lowest index)")
+                                           + ", computed over the whole table (not sampled)",
+                                 **dist.scores(sm["mean"])})
             if references is not None and len(references):
                 refs = references[(references["metric"] == metric) & (references["space"] == key["space"])]
                 for _, r in refs.iterrows():
@@ -130,7 +215,7 @@ def comparison(runs: pd.DataFrame, metrics: Sequence[str] | None = None, *, opti
                                  "source": f"{r['source']}, {r['paper_table']}; {r['benchmark_version']}",
                                  "note": f"search on {r['search_dataset']}; {r['verified']}"})
     cols = [*GROUP, "metric", "row", "method", "n", "n_incomplete", "mean", "std", "ci_low", "ci_high", "interval",
-            "best", "best_seed", "worst", "worst_seed", "source", "note"]
+            "best", "best_seed", "worst", "worst_seed", "source", "note", "flags", *SCORES]
     frame = pd.DataFrame(rows)
     for c in cols:
         if c not in frame:
@@ -159,25 +244,53 @@ def pairwise(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
                                        "prob_improvement"])
 
 
-# ---- optimum and references -------------------------------------------------------------------
+# ---- optimum, random architecture and references ----------------------------------------------
 
-def benchmark_optimum(runs: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
-    """The benchmark's best value for every lookup column, from each benchmark the runs used."""
+def random_label(summary: Mapping[str, Any]) -> str:
+    """The method cell of a random-architecture row: 'random architecture (15,625 cells)'."""
+    return f"random architecture ({summary['n']:,} {summary['over']})"
+
+
+def _benches(runs: pd.DataFrame) -> dict[str, Any]:
+    """Each benchmark version the search runs were looked up in, opened from the first store path recorded
+    with it that still opens (the built-in nb201, or a table's directory); versions none opens are left out."""
     import benchmarks
 
-    metrics = [m for m in (metrics if metrics is not None else default_metrics(runs)) if is_lookup(m)]
-    rows = []
+    out = {}
     searches = runs[(runs["kind"] == "search") & runs["bench"].notna()]
     for version, grp in searches.groupby("bench_version"):
-        bench = None
         for path in grp["bench"].unique():
             try:
-                bench = benchmarks.open(path)
+                out[version] = benchmarks.open(path)
                 break
             except Exception:  # moved or deleted: try the next path that named this version
                 continue
-        if bench is None:
-            continue
+    return out
+
+
+def random_baselines(runs: pd.DataFrame, metrics: Sequence[str] | None = None) -> dict[tuple[str, str], Any]:
+    """The random-architecture distribution (``reports.baselines.RandomArchitecture``) of every lookup metric
+    in every benchmark the runs used, by (benchmark version, metric); metrics the table lacks are left out."""
+    from .baselines import random_architecture
+
+    metrics = [m for m in (metrics if metrics is not None else default_metrics(runs)) if is_lookup(m)]
+    out = {}
+    for version, bench in _benches(runs).items():
+        for m in metrics:
+            try:
+                dist = random_architecture(bench, m)
+            except (KeyError, ValueError, AttributeError):
+                continue
+            if np.isfinite(dist.values).any():
+                out[(version, m)] = dist
+    return out
+
+
+def benchmark_optimum(runs: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """The benchmark's best value for every lookup column, from each benchmark the runs used."""
+    metrics = [m for m in (metrics if metrics is not None else default_metrics(runs)) if is_lookup(m)]
+    rows = []
+    for version, bench in _benches(runs).items():
         for m in metrics:
             head, _, metric = m.partition("/")
             dataset, _, epochs = head.partition("@")
@@ -229,7 +342,9 @@ def _interval(r: pd.Series, digits: int) -> str:
     kind = r["interval"] if "interval" in r else interval_kind(int(r["n"]))
     if not isinstance(kind, str):
         return ""
-    return f"[{lo}, {hi}]" if kind == "95% CI" else f"range {lo}–{hi} (n = {int(r['n'])})"
+    if kind == "95% CI":
+        return f"[{lo}, {hi}]"
+    return f"range {lo}–{hi} (n = {int(r['n'])})" if kind == "range" else f"{kind} {lo}–{hi}"
 
 
 def display(frame: pd.DataFrame) -> pd.DataFrame:
@@ -245,24 +360,36 @@ def display(frame: pd.DataFrame) -> pd.DataFrame:
         inc = r["n_incomplete"]
         rows.append({
             "metric": label(str(r["metric"])), "method": r["method"],
-            "n": (str(int(n)) if has_n else "") + (f" (+{int(inc)} not complete)" if inc and inc == inc and inc > 0
+            "n": (f"{int(n):,}" if has_n else "") + (f" (+{int(inc)} not complete)" if inc and inc == inc and inc > 0
                                                    else ""),
             "mean ± std": f"{mean} ± {std}" if mean and std else mean,
             "95 % CI": ci,
             "best (seed)": f"{_num(r['best'], d)} ({_seed(r['best_seed'])})" if _num(r["best"], d) else "",
             "worst (seed)": f"{_num(r['worst'], d)} ({_seed(r['worst_seed'])})" if _num(r["worst"], d) else "",
+            "regret": _num(r.get("regret"), d), "scaled": _num(r.get("scaled"), 2),
+            "percentile": _num(r.get("percentile"), 1),
+            "random search, same number of lookups": _num(r.get("random_search"), d),
+            "P(beats random search)": _num(r.get("p_beats_random_search"), 2),
+            "flags": r.get("flags") if isinstance(r.get("flags"), str) else "",
             "source": " ".join(str(x) for x in (r["source"], r["note"]) if isinstance(x, str) and x),
         })
-    return pd.DataFrame(rows, columns=["metric", "method", "n", "mean ± std", "95 % CI", "best (seed)",
-                                       "worst (seed)", "source"])
+    return pd.DataFrame(rows, columns=DISPLAY_COLUMNS)
+
+
+DISPLAY_COLUMNS = ["metric", "method", "n", "mean ± std", "95 % CI", "best (seed)", "worst (seed)", "regret", "scaled",
+                   "percentile", "random search, same number of lookups", "P(beats random search)", "flags", "source"]
+"""The columns of ``display`` (and so of every rendering but CSV); ``NOTES`` explains the added ones."""
 
 
 def overview(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
-    """One line per method (and the benchmark optimum), one column per metric: 'mean ± std (n)'."""
-    rows = frame[frame["row"].isin(["runs", "optimum"])]
+    """One line per method (then the benchmark optimum and the random architecture), one column per metric:
+    'mean ± std (n)'; a last ``flags`` column with the methods' diagnostic flags when any has one (and
+    "did not search" where every seed kept its initial architecture)."""
+    rows = frame[frame["row"].isin(["runs", "optimum", "random"])]
     if metrics is not None:
         rows = rows[rows["metric"].isin(metrics)]
     cells: dict[str, dict[str, str]] = {}
+    flags: dict[str, str] = {}
     for _, r in rows.iterrows():
         d = _digits(str(r["metric"]))
         mean, std = _num(r["mean"], d), _num(r["std"], d)
@@ -270,11 +397,17 @@ def overview(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.Da
         text = (f"{mean} ± {std}" if mean and std else mean) + (
             f" ({int(n)})" if n is not None and n == n and r["row"] == "runs" else "")
         cells.setdefault(r["method"], {})[label(str(r["metric"]))] = text or "—"
+        if r["row"] == "runs":
+            said = [x for x in (r.get("flags"), r.get("note")) if isinstance(x, str) and x]
+            flags.setdefault(r["method"], "; ".join(said))
     order = list(dict.fromkeys(label(str(m)) for m in rows["metric"]))
-    names = sorted(k for k in cells if k != "benchmark optimum") + (["benchmark optimum"] if "benchmark optimum"
-                                                                     in cells else [])
-    return pd.DataFrame([{"method": k, **{c: cells[k].get(c, "") for c in order}} for k in names],
-                        columns=["method", *order])
+    kinds = dict(zip(rows["method"], rows["row"]))
+    names = sorted(k for k in cells if kinds[k] == "runs") + [k for k in cells if kinds[k] == "optimum"] \
+        + sorted(k for k in cells if kinds[k] == "random")
+    extra = ["flags"] if any(flags.values()) else []
+    return pd.DataFrame([{"method": k, **{c: cells[k].get(c, "") for c in order},
+                          **({"flags": flags.get(k, "")} if extra else {})} for k in names],
+                        columns=["method", *order, *extra])
 
 
 def display_pairwise(frame: pd.DataFrame) -> pd.DataFrame:

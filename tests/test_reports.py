@@ -246,7 +246,7 @@ def test_every_table_format_from_one_frame(results, tmp_path):
     frame = tables.comparison(runs, [TRUTH, "search_cpu_hours"], n_resamples=200)
     md = tables.render(frame, "markdown").splitlines()
     assert md[0].startswith("| metric | method | n | mean ± std |") and len(md) == 2 + len(frame)
-    assert all(line.count("|") - line.count(r"\|") == 9 for line in md)
+    assert all(line.count("|") - line.count(r"\|") == len(tables.DISPLAY_COLUMNS) + 1 for line in md)
     tex = tables.render(frame, "latex")
     assert tex.startswith(r"\begin{tabular}") and all(k in tex for k in (r"\toprule", r"\midrule", r"\bottomrule"))
     assert r"(\%)" in tex and "$\\pm$" in tex and tex.count(r" \\") == len(frame) + 1
@@ -254,7 +254,7 @@ def test_every_table_format_from_one_frame(results, tmp_path):
     assert np.allclose(back["mean"], frame["mean"].astype(float), equal_nan=True) and len(back) == len(frame)
     parser = _Cells()
     parser.feed(tables.render(frame, "html"))
-    assert parser.rows == len(frame) + 1 and parser.cells == 8 * len(frame)
+    assert parser.rows == len(frame) + 1 and parser.cells == len(tables.DISPLAY_COLUMNS) * len(frame)
     files = tables.write_tables(frame, tmp_path, "cmp")
     assert sorted(p.name for p in files.values()) == ["cmp.csv", "cmp.html", "cmp.md", "cmp.tex"]
     assert all(p.stat().st_size > 100 for p in files.values())
