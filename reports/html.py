@@ -385,7 +385,7 @@ def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[s
         tables.write_tables(pair, out / "tables", "pairwise")
     with _naming(out / "tables" / "runs.csv"), atomic_path(out / "tables" / "runs.csv") as tmp:
         runs.to_csv(tmp, index=False)
-    figs = plots.figures(runs, epochs, optimum, [m for m in frame["metric"].unique() if is_lookup(m)])
+    figs = plots.figures(runs, epochs, optimum, [m for m in frame["metric"].unique() if is_lookup(m)], baselines)
     saved = {name: plots.save(fig, out / "figures", name) for name, fig in figs.items()}
 
     n_done = int(runs["complete"].sum())
@@ -462,6 +462,12 @@ def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[s
         if name.startswith("accuracy-"):
             cap = "Looked-up accuracy of each epoch's derived architecture: mean over seeds, band min-max; " \
                   "dashed: the benchmark's best architecture."
+        elif name.startswith("anytime-"):
+            cap = ("Anytime: looked-up accuracy of each epoch's derived architecture against cumulative search "
+                   "cost (GPU-hours where recorded, else CPU-hours, else epochs), mean over seeds; dashed in the "
+                   "method's colour: random search's expected best with as many lookups (the distinct "
+                   "architectures the search had looked up by then), exact from the table; dotted: the random "
+                   "architecture's mean.")
         elif name.startswith("cost-"):
             cap = ("Final looked-up accuracy against search cost, one point per run. Runs without a GPU have no "
                    "GPU-days: they are placed by CPU-hours (wall time x processes) on their own axis; hollow "

@@ -215,6 +215,69 @@ def accuracy_vs_cost(runs: pd.DataFrame, column: str) -> Any:
     return fig
 
 
+def search_cost_axis(epochs: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.Series, str]:
+    """Each search epoch row's cumulative search cost and the axis's name: GPU-hours when every run ran on
+    a GPU, else CPU-hours (wall time x the run's processes, from its recorded CPU-hours) when every run ran
+    on CPUs, else (mixed devices or no wall time) epochs done."""
+    wall = pd.to_numeric(epochs.get("wall_time_s"), errors="coerce") if "wall_time_s" in epochs else None
+    device = epochs["device"].astype(str) if "device" in epochs else pd.Series("", index=epochs.index)
+    if wall is not None and len(epochs) and wall.notna().all():
+        if device.str.startswith("cuda").all():
+            return wall / 3600, "search cost (GPU-hours)"
+        if device.eq("cpu").all():
+            r = runs.set_index("path")
+            procs = (pd.to_numeric(r.get("search_cpu_hours"), errors="coerce") * 3600
+                     / pd.to_numeric(r.get("search_wall_time_s"), errors="coerce"))
+            factor = epochs["path"].map(procs.where(procs > 0)).fillna(1.0)
+            return wall * factor / 3600, "search cost (CPU-hours, no GPU)"
+    return epochs["epoch"].astype(float) + 1, "search cost (epochs)"
+
+
+def anytime(epochs: pd.DataFrame, runs: pd.DataFrame, column: str, baselines: Any = None) -> Any:
+    """Looked-up value of each epoch's derived architecture against cumulative search cost, per method
+    (mean over seeds at each epoch), and, dashed in the method's colour, random search's expected best with
+    as many lookups (the distinct architectures the search had looked up by then; ``baselines``: the
+    metric's ``RandomArchitecture``, without which that line, the optimum and the random mean are left out)."""
+    from .baselines import random_search_best
+
+    data = _searches(epochs)
+    data = data[data[column].notna()].sort_values(["path", "epoch"]) if column in data else data.iloc[:0]
+    colors = method_colors(data["method"]) if len(data) else {}
+    with style():
+        fig, ax = _figure(width=7.2, height=4.0)
+        ax = ax[0, 0]
+        xlabel = "search cost"
+        if len(data):
+            x, xlabel = search_cost_axis(data, runs)
+            seen = data.groupby("path")["arch"].transform(
+                lambda a: pd.Series([len(set(a.iloc[:i + 1].dropna())) for i in range(len(a))], index=a.index))
+            data = data.assign(cost=x, lookups=seen.clip(lower=1))
+            for method, g in data.groupby("method", sort=True):
+                c = colors.get(method, "#777777")
+                mean = g.groupby("epoch")[["cost", column]].mean()
+                ax.plot(mean["cost"], mean[column], color=c, marker="o", markersize=2.5,
+                        label=f"{method} (n={g['path'].nunique()})")
+                if baselines is not None:
+                    g = g.assign(rs=[random_search_best(baselines.values, int(k),
+                                                        higher_is_better=baselines.higher_is_better)
+                                     for k in g["lookups"]])
+                    rs = g.groupby("epoch")[["cost", "rs"]].mean()
+                    ax.plot(rs["cost"], rs["rs"], color=c, linestyle="--", linewidth=1,
+                            label=f"random search, as many lookups as {method}")
+        if baselines is not None:
+            ax.axhline(baselines.optimum, color="black", linestyle="--", linewidth=1,
+                       label=f"benchmark optimum {baselines.optimum:.2f}")
+            mean = baselines.summary("cells")["mean"]
+            ax.axhline(mean, color="#777777", linestyle=":", linewidth=1, label=f"random architecture {mean:.2f}")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(label(column))
+        ax.set_title("Anytime: derived architecture vs search cost")
+        handles, labels = ax.get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="outside right center")
+    return fig
+
+
 def _eval_accuracy_column(frame: pd.DataFrame) -> str | None:
     for c in ("ori-test-accuracy", "x-test-accuracy", "val-accuracy", "x-valid-accuracy"):
         if c in frame and frame[c].notna().any():
@@ -251,8 +314,10 @@ def training_curves(epochs: pd.DataFrame) -> Any:
 
 
 def figures(runs: pd.DataFrame, epochs: pd.DataFrame, optimum: pd.DataFrame | None = None,
-            columns: Sequence[str] | None = None) -> dict[str, Any]:
-    """Every figure the data supports, by file name (``accuracy-<column>``, ``ops``, ...)."""
+            columns: Sequence[str] | None = None, baselines: Any = None) -> dict[str, Any]:
+    """Every figure the data supports, by file name (``accuracy-<column>``, ``ops``, ``anytime-<column>``...);
+    ``baselines`` (``tables.random_baselines``) adds random search and the random architecture to the
+    anytime figure."""
     out: dict[str, Any] = {}
     searches = _searches(epochs)
     lookups = [c for c in (columns or [c for c in epochs.columns if is_lookup(c)]) if c in searches
@@ -270,6 +335,11 @@ def figures(runs: pd.DataFrame, epochs: pd.DataFrame, optimum: pd.DataFrame | No
     if lookups:
         primary = next((c for c in lookups if c.startswith("cifar10@") and c.endswith("test-accuracy")), lookups[0])
         out[f"cost-{_slug(primary)}"] = accuracy_vs_cost(runs, primary)
+        dist = None
+        if baselines:
+            versions = searches.loc[searches[primary].notna(), "bench_version"].dropna().unique()
+            dist = baselines.get((versions[0], primary)) if len(versions) == 1 else None
+        out[f"anytime-{_slug(primary)}"] = anytime(epochs, runs, primary, dist)
     if len(epochs) and (epochs["kind"] == "evaluation").any():
         out["training"] = training_curves(epochs)
     return out

@@ -247,3 +247,28 @@ def test_flags_visible_in_chromium(browser_binary, flagged, tmp_path):  # noqa: 
     assert MEANING["static"] in banner["text"]
     assert got["heads"] and all(h["w"] > 10 and h["h"] > 5 for h in got["heads"])
     assert got["cells"] and all(c["w"] > 10 and c["h"] > 5 for c in got["cells"])
+
+
+def test_anytime_figure_sets_each_method_against_random_search_at_equal_lookups(loaded):
+    from reports import plots
+    from reports.baselines import random_search_best
+
+    runs, epochs = loaded
+    dist = tables.random_baselines(runs, [KEY])[(benchmarks.open("nb201").version, KEY)]
+    figs = plots.figures(runs, epochs, tables.benchmark_optimum(runs, [KEY]), [KEY], tables.random_baselines(runs))
+    ax = figs[f"anytime-{plots._slug(KEY)}"].axes[0]
+    assert "CPU-hours" in ax.get_xlabel() and ax.get_ylabel() == tables.label(KEY)  # CPU runs: no GPU-hours
+    lines = {line.get_label(): line for line in ax.lines}
+    searches = epochs[epochs["kind"] == "search"].sort_values(["path", "epoch"])
+    for method, g in searches.groupby("method"):
+        shown = lines[f"{method} (n={g['path'].nunique()})"]
+        assert np.allclose(shown.get_ydata(), g.groupby("epoch")[KEY].mean())
+        seen = [len(set(a.iloc[:i + 1])) for _, a in g.groupby("path")["arch"] for i in range(len(a))]
+        expected = pd.Series([random_search_best(dist.values, k) for k in seen], index=g.index).groupby(
+            g["epoch"]).mean()
+        assert np.allclose(lines[f"random search, as many lookups as {method}"].get_ydata(), expected)
+        wall = g.groupby("epoch")["wall_time_s"].mean() / 3600  # one process each
+        assert np.allclose(shown.get_xdata(), wall)
+    assert f"benchmark optimum {dist.optimum:.2f}" in lines and f"random architecture {dist.values.mean():.2f}" in lines
+    plain = plots.anytime(epochs, runs, KEY)  # no table: the method lines alone
+    assert not any(line.get_label().startswith("random search") for line in plain.axes[0].lines)
