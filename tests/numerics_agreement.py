@@ -48,12 +48,13 @@ def loss_and_grads(m: Any, batch: tuple[torch.Tensor, torch.Tensor], draw: int) 
 
 
 def as_float64(m: Any) -> Any:
-    """A copy of ``m`` whose network and architecture parameters are float64 (CPU, no autocast)."""
+    """A copy of ``m`` on the CPU whose network and architecture parameters are float64 (no autocast)."""
     c = copy.deepcopy(m)
     c.amp = False
-    c.net.double()
+    c.device = torch.device("cpu")
+    c.net.to("cpu").double()
     for p in c.arch_parameters():
-        p.data = p.data.double()
+        p.data = p.data.cpu().double()
     return c
 
 

@@ -17,7 +17,7 @@ from typing import Sequence  # noqa: E402
 
 from suite.errors import DnasError, NonFiniteLoss  # noqa: E402
 
-from . import bench, listing, rankcorr, regress, report, runs, sweep  # noqa: E402
+from . import bench, doctor, listing, rankcorr, regress, report, runs, sweep  # noqa: E402
 from ._common import _Parser  # noqa: E402
 from .regress import published_epochs  # noqa: E402,F401 - part of the package's interface
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "only) or portable (replays across CPUs, slower; README: Replay). Default: DNAS_NUMERICS, "
                         "else native")
     sub = p.add_subparsers(dest="command", required=True)
-    for group in (bench, runs, sweep, rankcorr, regress, report, listing):  # the order of 'dnas --help'
+    for group in (bench, runs, sweep, rankcorr, regress, report, listing, doctor):  # the order of 'dnas --help'
         group.add_parsers(sub)
     return p
 

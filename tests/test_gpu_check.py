@@ -1,0 +1,31 @@
+"""tools/gpu-check.sh as the device call runs it: here, without CUDA, it ends in seconds with a summary that
+says every GPU check was not run, and why."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_gpu_check_summarises_without_cuda(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: run the script itself (it takes minutes there)")
+    done = subprocess.run(["bash", str(ROOT / "tools" / "gpu-check.sh"), str(tmp_path)], capture_output=True,
+                          text=True, timeout=120, env={**__import__("os").environ, "PATH": f"{Path(sys.executable).parent}:"
+                                                                                            f"{__import__('os').environ['PATH']}"})
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "gpu-check.json").read_text())
+    assert summary["doctor_ok"] and summary["tests"] and not summary["timed_out"]
+    assert all(t["status"] == "not run: no CUDA device: the GPU test set runs where one is lent"
+               for t in summary["tests"])
+    assert {t["test"].split("[")[0] for t in summary["tests"]} == {
+        "test_bf16_channels_last_step_agrees_with_fp32", "test_cuda_fp32_step_agrees_with_the_cpu_in_float64",
+        "test_search_and_evaluation_on_cuda_record_gpu_cost"}
+    assert (tmp_path / "gpu-check.md").read_text().startswith("# GPU check")
