@@ -9,7 +9,8 @@ line that says what it means:
 - ``no-arch-steps``: the architecture optimizer never stepped (warm-up ``arch_start_epoch`` >= epochs);
 - ``collapse``: parameter-free ops (skip, pooling, none) hold at least ``COLLAPSE_SHARE`` of the
   derived cell's edges, or no path of non-``none`` edges joins the cell's input to its output;
-- ``nan-loss``: a supernet loss became NaN or infinite;
+- ``nan-loss``: a supernet loss became NaN or infinite (a validation loss not measured yet, during the
+  architecture warm-up, is not one);
 - ``diverging``: the last epoch's train loss is at least ``DIVERGE_RATIO`` times its lowest;
 - ``not-converged``: the derived architecture still changed in the last ``CONVERGE_TAIL`` of the epochs.
 """
@@ -105,6 +106,8 @@ def diagnose(archs: Sequence[Any], config: Mapping[str, Any], space: str,
         flags.append(Flag("collapse", f"{MEANING['collapse']}: {why}"))
     for name, values in (losses or {}).items():
         vals = [float(v) for v in values if v is not None]
+        while name != "train_loss" and vals and math.isnan(vals[0]):
+            vals.pop(0)  # not measured yet: no validation loss before the architecture warm-up ends
         if any(not math.isfinite(v) for v in vals):
             flags.append(Flag("nan-loss", f"{MEANING['nan-loss']} ({name})"))
             break

@@ -30,6 +30,10 @@ def test_each_flag_from_its_own_trajectory():
         "not-converged", "nan-loss"]
     assert _codes(diagnose([SKIPS, CONV, CONV, CONV], hp, "nb201", {"train_loss": [2.0, 1.0, 1.5, 2.1]})) == [
         "diverging"]
+    warm_up = {"train_loss": [2.0, 1.5, 1.0], "valid_loss": [float("nan"), float("nan"), 1.1]}
+    assert _codes(diagnose([SKIPS, CONV, CONV], hp, "nb201", warm_up)) == []  # not measured yet: no flag
+    late = {"train_loss": [2.0, 1.5, 1.0], "valid_loss": [1.2, float("nan"), 1.1]}
+    assert _codes(diagnose([SKIPS, CONV, CONV], hp, "nb201", late)) == ["nan-loss"]
 
 
 def test_collapse_threshold_and_a_disconnected_cell():
