@@ -417,7 +417,7 @@ def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[s
 
     parts.append('<h2 id="comparison">Comparison</h2>')
     parts.append("<p>Per method: mean ± standard deviation over seeds (n), a 95 % percentile-bootstrap interval "
-                 "of the mean (10,000 resamples) from 4 seeds on (with 2 or 3 seeds that interval is always the "
+                 f"of the mean ({n_resamples:,} resamples) from 4 seeds on (with 2 or 3 seeds that interval is always the "
                  "lowest and highest seed, so the table shows it as their range, labelled so; with 1, none), "
                  "and the best and worst seed. Green rows: the benchmark's best "
                  "architecture; italic rows: published numbers (their source, table and benchmark version in the "

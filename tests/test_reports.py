@@ -314,6 +314,13 @@ def test_dnas_report_on_runs_still_being_written(run_root, tmp_path, capsys):
     assert "report: " in capsys.readouterr().out
 
 
+def test_the_page_states_the_resamples_it_used(run_root, tmp_path):
+    from reports.html import write_report
+
+    page = write_report([run_root], tmp_path / "r", n_resamples=500).read_text()
+    assert "(500 resamples)" in page and "10,000 resamples" not in page
+
+
 # ---- in a browser -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
