@@ -20,6 +20,7 @@ import contextlib
 import datetime as _dt
 import errno
 import fcntl
+import io
 import json
 import os
 import shutil
@@ -34,7 +35,8 @@ import yaml
 
 from suite.checks import writable_dir
 from suite.errors import DnasError, FormatError, MissingFileError
-from suite.io import atomic_path, clean_temp_files, owner, pid_alive, this_host, write_json
+from suite.io import (atomic_path, clean_temp_files, naming, out_of_space, owner, pid_alive, this_host,
+                      write_json)
 
 CHECKPOINT = "checkpoints/last.pt"
 LOCK = ".lock"
@@ -169,9 +171,12 @@ class RunStore:
             held = _read_owner(fd)
             if held:
                 self._check_takeover(held, locked)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps({**owner(), "since": _now()}).encode(), 0)
-            os.fsync(fd)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, json.dumps({**owner(), "since": _now()}).encode(), 0)
+                os.fsync(fd)
+            except OSError as exc:  # a full disk: say which file
+                raise naming(exc, file) from exc
         except BaseException:
             os.close(fd)
             raise
@@ -240,12 +245,15 @@ class RunStore:
             self._record = rec if self._clock is not None else None
 
     def _beat(self) -> None:
+        """Refresh the heartbeat; a write that fails (a full disk) is skipped: the run's own next write
+        meets the same error and ends the run with it, where a dying heartbeat thread would only print."""
         with self._mutex:
             if self._record is None or self._record.get("status") != "running":
                 return
             now = _now()
             self._record.update(updated=now, heartbeat=now, wall_time_s=self.wall_time())
-            write_json(self.path / "status.json", self._record)
+            with contextlib.suppress(OSError):
+                write_json(self.path / "status.json", self._record)
 
     @contextlib.contextmanager
     def writing(self) -> Iterator["RunStore"]:
@@ -255,16 +263,23 @@ class RunStore:
         try:
             yield self
         except KeyboardInterrupt as exc:
-            if self._running():
-                self.set_status("interrupted", reason=str(exc) or "interrupted (Ctrl-C)")
+            self._record_end("interrupted", str(exc) or "interrupted (Ctrl-C)")
             raise
         except BaseException as exc:
-            if self._running():
-                self.set_status("failed", reason=_one_line(exc))
+            # a full disk is no fault of the run: recorded with its errno, a sweep resumes it once there is space
+            self._record_end("failed", _one_line(exc), **({"errno": exc.errno} if out_of_space(exc) else {}))
             raise
         finally:
             undo()
             self.release()
+
+    def _record_end(self, status: str, reason: str, **extra: Any) -> None:
+        """Mark a running run ``status`` with ``reason``. Where even that cannot be written (a full disk),
+        the error that stopped the run is the one to report: the lock is released right after, with
+        no owner record in it, so readers see the run ``dead`` (see ``status``) and it resumes later."""
+        if self._running():
+            with contextlib.suppress(OSError):
+                self.set_status(status, reason=reason, **extra)
 
     def _running(self) -> bool:
         return self._record is not None and self._record.get("status") == "running"
@@ -283,9 +298,11 @@ class RunStore:
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         import torch
 
+        buffer = io.BytesIO()  # serialised first, then written as bytes: a full disk raises OSError(ENOSPC),
+        torch.save(state, buffer)  # where torch's own file writer raises a RuntimeError that does not say so
         (self.path / "checkpoints").mkdir(exist_ok=True)
         with atomic_path(self.path / CHECKPOINT) as tmp:
-            torch.save(state, tmp)
+            tmp.write_bytes(buffer.getbuffer())
 
     # ---- reading ----------------------------------------------------------------------------
     @property
@@ -315,9 +332,21 @@ class RunStore:
         rec = self._raw_status()
         if rec.get("status") == "running" and self._record is None:
             state, note = liveness(rec)
+            if state == "running" and self._released() and self._raw_status().get("status") == "running":
+                state, note = "dead", (f"{_who(rec)} stopped writing it without recording how (its lock is "
+                                       f"released; a full disk?); last heartbeat {rec.get('heartbeat')}")
             rec = {**rec, "note": note} if state == "running" else \
                 {**rec, "status": state, "recorded_status": "running", "note": note}
         return rec
+
+    def _released(self) -> bool:
+        """Whether the run's lock file holds no owner record: its writer released it (``release`` empties
+        it) although status.json still says running, because the end could not be written (a full disk),
+        while the writer's process (a sweep worker) lives on. A live writer's lock always names it."""
+        try:
+            return (self.path / LOCK).stat().st_size == 0
+        except OSError:  # no lock file (an older run): the pid and heartbeat decide
+            return False
 
     @property
     def environment(self) -> dict[str, Any]:

@@ -125,7 +125,8 @@ def test_local_slots_share_the_cores_and_gpus(monkeypatch):
     monkeypatch.setattr("suite.sweep.executors.usable_cores", lambda: 8)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert local_slots() == [Slot(1)] * 8                      # one core (and thread) per run
-    assert local_slots(workers=2) == [Slot(4)] * 2
+    assert local_slots(workers=2) == [Slot(1)] * 2             # fewer workers: still one thread each
+    assert local_slots(limit=3) == [Slot(1)] * 3               # no more slots than runs to do
     assert local_slots(cpus_per_run=2) == [Slot(2)] * 4
     with pytest.raises(DnasError, match="has none visible"):
         local_slots(gpus_per_run=1)
@@ -133,8 +134,11 @@ def test_local_slots_share_the_cores_and_gpus(monkeypatch):
     assert local_slots() == [Slot(4, "3"), Slot(4, "5")]       # one GPU per run, cores shared among them
     assert local_slots(gpus_per_run=0.5) == [Slot(2, "3"), Slot(2, "3"), Slot(2, "5"), Slot(2, "5")]
     assert local_slots(gpus_per_run=0) == [Slot(1)] * 8
+    assert local_slots(workers=1) == [Slot(4, "3")]             # cores / GPUs, whatever --workers says
     with pytest.raises(DnasError, match="must be 0, 1 or 1/k"):
         local_slots(gpus_per_run=0.3)
+    with pytest.raises(DnasError, match="more than the 8 core"):
+        local_slots(cpus_per_run=9)
 
 
 # ---- the scheduler and the local executor, without training ----------------------------------------

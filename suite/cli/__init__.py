@@ -35,8 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _os_error(exc: OSError) -> str:
+    """An operating-system error as one line naming the file (a full disk: where, and how to go on)."""
+    from suite.io import out_of_space
+
     where = f" {exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "") if exc.filename else ""
     text = exc.strerror or str(exc).splitlines()[0]
+    if out_of_space(exc):
+        return (f"cannot write{where}: {text}; free space on that disk (or choose another place) and run the "
+                f"command again")
     return f"cannot use{where}: {text}; check the path or choose another place"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from suite.errors import DnasError
 
@@ -64,7 +64,41 @@ def _report_run(args: argparse.Namespace, store: Any, lines: dict[str, Any]) -> 
         print(f"  {k:<40} {_fmt(v)}")
 
 
+def _no_space(exc: OSError, command: str) -> DnasError:
+    """A full disk met by a search or evaluation, as one line: the file, the run it stopped (recorded
+    failed, or read dead where even that could not be written) and the command that resumes it."""
+    from pathlib import Path
+
+    from suite.runstore import RunStore
+
+    file = Path(str(exc.filename)) if exc.filename else None
+    run = next((d for d in ([file, *file.parents] if file else []) if (d / "config.yaml").is_file()), None)
+    if run is None:
+        return DnasError(f"no space left on the device of {file or 'the output'}: nothing was kept; free space there "
+                         f"(or choose another --out) and run the command again")
+    state = RunStore(run).status.get("status")
+    return DnasError(f"no space left on the device of {file}: run {run} stopped ({state}); free space there, then "
+                     f"resume it with 'dnas {command} --resume {run}'")
+
+
+def _on_full_disk(command: str, body: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run ``body``; a full disk (ENOSPC, EDQUOT) becomes the one line of ``_no_space``."""
+    from suite.io import out_of_space
+
+    try:
+        return body(args)
+    except OSError as exc:
+        if not out_of_space(exc):
+            raise
+        raise _no_space(exc, command) from None
+
+
 def cmd_search(args: argparse.Namespace) -> int:
+    """``dnas search``: a new search run, or ``--resume`` one; a full disk is one line saying how to resume."""
+    return _on_full_disk("search", _search, args)
+
+
+def _search(args: argparse.Namespace) -> int:
     from suite.runs import SearchConfig, read_yaml_config, resume_search, run_search
 
     if args.resume:
@@ -96,6 +130,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``dnas evaluate``: a new evaluation run, or ``--resume`` one; a full disk is one line saying how to resume."""
+    return _on_full_disk("evaluate", _evaluate, args)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
     from benchmarks.training import TrainingBenchmark
     from suite.runstore import open_run
 

@@ -8,6 +8,15 @@ from typing import Any
 from suite.errors import DnasError
 
 from ._common import _count, _pairs, _print_json
+from .regress import _finite
+
+
+def _share(text: str) -> float:
+    """An argparse type: a GPU share, a finite number >= 0 (NaN would pass every comparison unnoticed)."""
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0 (0, 1 or 1/k such as 0.5), got {text!r}")
+    return value
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -15,8 +24,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     words = args.target
     if len(words) == 2 and words[0] == "status":
         return _sweep_status(words[1], args)
+    if words == ["status"]:
+        raise DnasError("dnas sweep status needs the sweep: give its SPEC.yaml or the directory it writes to "
+                        "(dnas sweep status SPEC.yaml|OUT)")
     if len(words) != 1:
         raise DnasError("usage: dnas sweep SPEC.yaml [options], or dnas sweep status SPEC.yaml|OUT")
+    from suite.io import out_of_space
     from suite.sweep import load_sweep, run_sweep
     from suite.sweep.progress import as_json, summary
 
@@ -26,11 +39,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         states = run_sweep(sweep, retries=args.retries, retry_failed=args.retry_failed, progress=not args.json,
                            invocation={"set": args.set or [], "eval_set": args.eval_set or []},
                            kind=args.executor, address=args.address, workers=args.workers,
-                           cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run)
+                           cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, force=args.force)
     except KeyboardInterrupt:
         print(f"dnas: interrupted: every run recorded where it stopped; run the same command again to resume "
               f"(state: dnas sweep status {sweep.out})", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if not out_of_space(exc):
+            raise
+        raise DnasError(f"no space left on the device of {exc.filename or sweep.out}: free space there (or give "
+                        f"another --out), then run the same command again to resume (state: dnas sweep status "
+                        f"{sweep.out})") from None
     bad = [rs for rs in states.values() if rs.state != "completed"]
     if args.json:
         _print_json({"out": str(sweep.out), "runs": as_json(states)})
@@ -52,6 +71,9 @@ def _sweep_status(target: str, args: argparse.Namespace) -> int:
     else:
         sweep = load_sweep(target, out=args.out, hparams=_pairs(args.set, "--set"),
                            overrides=_pairs(args.eval_set, "--eval-set"))
+        if not sweep.out.is_dir():  # every run reads "queued": say why, and where it looked
+            print(f"dnas: note: nothing started: the sweep's output directory {sweep.out} does not exist (a relative "
+                  f"'out' is taken from the current directory; give --out to look elsewhere)", file=sys.stderr)
     states = sweep_states(sweep)
     if args.json:
         _print_json({"out": str(sweep.out), "runs": as_json(states)})
@@ -75,9 +97,13 @@ def add_parsers(sub: Any) -> None:
                                       "default: start a local one")
     sp.add_argument("--workers", type=_count(1), help="runs at once (local; default: one per core, or one per GPU)")
     sp.add_argument("--cpus-per-run", dest="cpus_per_run", type=_count(1),
-                    help="CPU cores (= intra-op threads) per run (default 1 on CPU; cores / GPUs with GPUs)")
-    sp.add_argument("--gpus-per-run", dest="gpus_per_run", type=float,
+                    help="CPU cores (= intra-op threads) per run (default 1 on CPU; cores / GPUs with GPUs); "
+                         "a resumed run keeps the count it started with")
+    sp.add_argument("--gpus-per-run", dest="gpus_per_run", type=_share,
                     help="GPUs per run (default 1 where there are GPUs; 0.5 puts two runs on each GPU)")
+    sp.add_argument("--force", action="store_true",
+                    help="write into an --out that is not a sweep's (a non-empty directory without sweep.json, or "
+                         "one whose sweep.json is not a dnas sweep record, which is replaced)")
     sp.add_argument("--retries", type=_count(0), help="tries again of a run that crashed or whose worker died (default 2)")
     sp.add_argument("--retry-failed", dest="retry_failed", action="store_true",
                     help="also resume runs that failed in an earlier invocation")

@@ -15,30 +15,20 @@ from typing import Any
 from suite.errors import DnasError
 
 from .executors import Executor, LocalExecutor, RayExecutor, local_slots
-from .schedule import RunState, Scheduler, read_manifest, read_states, write_manifest
-from .spec import RunSpec, Sweep, expand, load_sweep
+from .schedule import RunState, Scheduler, check_out, read_manifest, read_states, write_manifest
+from .spec import RunSpec, Sweep, check_executor, expand, load_sweep
 
 __all__ = ["Executor", "RunSpec", "RunState", "Sweep", "expand", "load_sweep", "make_executor", "read_manifest",
            "run_sweep", "sweep_states"]
 
-EXECUTORS = ("local", "ray")
 DEFAULT_RETRIES = 2
 
 
 def _check(settings: dict[str, Any]) -> dict[str, Any]:
     """Executor settings (from the spec's ``executor:`` and the command line), checked."""
     out = dict(settings)
-    kind = out.get("kind", "local")
-    if kind not in EXECUTORS:
-        raise DnasError(f"executor must be one of {', '.join(EXECUTORS)}, got {kind!r}")
-    for key, low in (("workers", 1), ("cpus_per_run", 1), ("retries", 0)):
-        v = out.get(key)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < low):
-            raise DnasError(f"executor {key} must be an int >= {low}, got {v!r}")
-    g = out.get("gpus_per_run")
-    if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float)) or g < 0):
-        raise DnasError(f"executor gpus_per_run must be a number >= 0, got {g!r}")
-    if out.get("address") is not None and kind != "ray":
+    check_executor(out, "executor")
+    if out.get("address") is not None and out.get("kind", "local") != "ray":
         raise DnasError("--address is for the ray executor: add --executor ray")
     return out
 
@@ -51,21 +41,31 @@ def make_executor(sweep: Sweep, **overrides: Any) -> Executor:
     if s.get("kind", "local") == "ray":
         return RayExecutor(s.get("address"), s.get("cpus_per_run") or 1, s.get("gpus_per_run"),
                            s.get("retries", DEFAULT_RETRIES))
-    slots = local_slots(s.get("workers"), s.get("cpus_per_run"), s.get("gpus_per_run"))
+    slots = local_slots(s.get("workers"), s.get("cpus_per_run"), s.get("gpus_per_run"), limit=len(sweep.runs))
     return LocalExecutor(slots, sweep.out / ".sweep" / "logs")
 
 
 def run_sweep(sweep: Sweep, executor: Executor | None = None, *, retries: int | None = None,
               retry_failed: bool = False, progress: bool = True, invocation: dict[str, Any] | None = None,
-              **resources: Any) -> dict[str, RunState]:
+              force: bool = False, **resources: Any) -> dict[str, RunState]:
     """Run every unfinished run of ``sweep`` and return the states (completed runs are skipped, unfinished
-    ones resumed). ``resources``: ``kind``, ``address``, ``workers``, ``cpus_per_run``, ``gpus_per_run``."""
+    ones resumed). ``resources``: ``kind``, ``address``, ``workers``, ``cpus_per_run``, ``gpus_per_run``.
+
+    Everything is checked before anything is written: the settings, the output directory (``out`` must
+    be new, empty or a sweep's; ``force`` takes any directory, see ``check_out``) and the executor.
+    A full disk stops the sweep with an OSError (ENOSPC) naming the file; the runs resume on the next
+    call once there is space."""
     from .progress import Live
 
     settings = _check({**sweep.executor, **{k: v for k, v in {**resources, "retries": retries}.items()
                                             if v is not None}})
-    write_manifest(sweep, invocation or {})
+    check_out(sweep.out, force)
     ex = executor or make_executor(sweep, retries=retries, **resources)
+    try:
+        write_manifest(sweep, invocation or {})
+    except BaseException:
+        ex.close()
+        raise
     live = Live(f"sweep {sweep.out}  ({ex.describe()})", len(sweep.runs), enabled=progress)
     scheduler = Scheduler(sweep, ex, retries=settings.get("retries", DEFAULT_RETRIES), retry_failed=retry_failed,
                           on_change=live)

@@ -23,7 +23,9 @@ DONE = "completed"
 def run_status(path: str | os.PathLike) -> dict[str, Any]:
     """A run directory's state as the sweep sees it: ``state`` (absent, creating, running, completed,
     failed, interrupted, dead or stale: its writer was killed), ``epochs_done``, ``reason``, and the
-    ``host`` and ``pid`` of its writer where recorded."""
+    ``host`` and ``pid`` of its writer where recorded, and ``no_space``: it failed for want of disk space
+    (so a rerun resumes it, as it does an interrupted run)."""
+    from suite.io import NO_SPACE
     from suite.runstore import RunStore
 
     path = Path(path)
@@ -32,7 +34,8 @@ def run_status(path: str | os.PathLike) -> dict[str, Any]:
     st = RunStore(path).status  # a killed writer's "running" reads dead (or stale, from another host)
     out = {"state": st.get("status", "unknown"), "epochs_done": st.get("epochs_done"),
            "reason": st.get("reason") or (st.get("note") if st.get("status") != "running" else None),
-           "host": st.get("host"), "pid": st.get("pid"), "updated": st.get("updated")}
+           "host": st.get("host"), "pid": st.get("pid"), "updated": st.get("updated"),
+           "no_space": st.get("status") == "failed" and st.get("errno") in NO_SPACE}
     if out["epochs_done"] is None:
         out["epochs_done"] = _rows(path / "metrics.parquet")
     return out
@@ -101,9 +104,14 @@ def _execute(task: dict[str, Any], path: Path) -> dict[str, Any]:
     except Exception as exc:
         import traceback
 
+        from suite.io import out_of_space
+
         traceback.print_exc()
         after = run_status(path)
-        if after["state"] == DONE or _locked(path):  # another process got there first (its status may lag)
+        if out_of_space(exc):  # the same write fails again until space is freed: stop the sweep, say where
+            outcome = {"state": "failed", "reason": _one_line(exc), "retry": False,
+                       "no_space": str(exc.filename or path), "errno": exc.errno}
+        elif after["state"] == DONE or _locked(path):  # another process got there first (its status may lag)
             outcome = {"state": DONE} if after["state"] == DONE else _busy(after)
             said = f"taken ({outcome['state']} by another process)"
         else:  # bad input fails the same way again; a fault (out of memory, a file system hiccup) may not
@@ -139,16 +147,33 @@ def _start(task: dict[str, Any], path: Path) -> Any:
 
 def _resume(task: dict[str, Any], path: Path) -> Any:
     """Resume from the last checkpoint (refused while a live process writes it), with this sweep's paths
-    and thread count."""
+    and the thread count the run started with: CPU results depend on it, so a run resumed by a sweep
+    with other ``--workers`` or ``--cpus-per-run`` still equals the uninterrupted run (and its
+    config.yaml stays true). The log says when that differs from this worker's share."""
     cfg = task["config"]
     moved = {k: cfg.get(k) for k in ("data_dir", "splits_dir", "bench", "protocol_dir")}  # protocol_dir: former name
+    recorded = _recorded_threads(path)
+    if recorded is not None and recorded != int(task["threads"]):
+        print(f"note: resumes with the {recorded} thread(s) it started with (this worker's share: {task['threads']})")
     if task["kind"] == "search":
         from suite.runs import resume_search
 
-        return resume_search(path, progress=False, threads=int(task["threads"]), **moved)
+        return resume_search(path, progress=False, threads=recorded, **moved)
     from suite.runs import resume_training
 
-    return resume_training(path, progress=False, threads=int(task["threads"]), **moved)
+    return resume_training(path, progress=False, threads=recorded, **moved)
+
+
+def _recorded_threads(path: Path) -> int | None:
+    """The intra-op thread count in the run's config.yaml (None: not recorded or unreadable)."""
+    from suite.errors import DnasError
+    from suite.runstore import RunStore
+
+    try:
+        threads = RunStore(path).config.get("threads")
+    except DnasError:
+        return None
+    return threads if isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1 else None
 
 
 def _locked(path: Path) -> bool:
@@ -189,25 +214,64 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}".rstrip(": ")
 
 
+class _Log:
+    """A text stream onto a log file descriptor that never raises: the log is a record, not the work,
+    so a full disk (or a log that cannot be opened) must not fail or hang the run. Each write goes
+    straight to the file (no buffer left to fail at close)."""
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, text: str) -> int:
+        with contextlib.suppress(OSError):
+            os.write(self.fd, text.encode(self.encoding, self.errors))
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+
+def _open_log(log: Path) -> int:
+    """The log file opened for appending, or the null device where it cannot be (a full disk)."""
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        return os.open(os.devnull, os.O_WRONLY)
+
+
 @contextlib.contextmanager
 def _output_to(log: Path, result: dict[str, Any]) -> Iterator[None]:
     """Send this process's output (Python's streams and C-level writes to fds 1 and 2) to ``log``."""
-    log.parent.mkdir(parents=True, exist_ok=True)
     streams = sys.stdout, sys.stderr
     for stream in streams:
-        stream.flush()
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
     saved = os.dup(1), os.dup(2)
-    with open(log, "a", buffering=1) as text:
-        os.dup2(text.fileno(), 1)
-        os.dup2(text.fileno(), 2)
-        sys.stdout = sys.stderr = text
-        print(f"== {_dt.datetime.now().isoformat(timespec='seconds')} pid {result['pid']} on {result['host']}")
-        try:
-            yield
-        finally:
-            sys.stdout, sys.stderr = streams
-            text.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
+    fd = _open_log(log)
+    text = _Log(fd)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    sys.stdout = sys.stderr = text  # type: ignore[assignment]
+    print(f"== {_dt.datetime.now().isoformat(timespec='seconds')} pid {result['pid']} on {result['host']}")
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = streams
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+        os.close(fd)

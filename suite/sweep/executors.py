@@ -99,13 +99,18 @@ class Slot:
 
 
 def local_slots(workers: int | None = None, cpus_per_run: int | None = None,
-                gpus_per_run: float | None = None) -> list[Slot]:
+                gpus_per_run: float | None = None, limit: int | None = None) -> list[Slot]:
     """Share this machine among concurrent runs: one GPU per run where there are GPUs (or
-    ``gpus_per_run`` < 1 runs sharing one), else one core per run; never more threads than cores."""
+    ``gpus_per_run`` < 1 runs sharing one), else one core (and one thread) per run, whatever
+    ``workers`` says: the thread count is part of what a CPU run computes, so it never follows the
+    number of workers. At most ``limit`` slots (the runs there are to do)."""
     cores = usable_cores()
+    if cpus_per_run is not None and cpus_per_run > cores:
+        raise DnasError(f"--cpus-per-run {cpus_per_run} is more than the {cores} core(s) this process may use: "
+                        f"give at most {cores}")
     gpus = visible_gpus()
     g = (1.0 if gpus else 0.0) if gpus_per_run is None else float(gpus_per_run)
-    if g < 0 or g > 1 or (0 < g < 1 and not math.isclose(1 / g, round(1 / g))):
+    if not math.isfinite(g) or g < 0 or g > 1 or (0 < g < 1 and not math.isclose(1 / g, round(1 / g))):
         raise DnasError(f"--gpus-per-run must be 0, 1 or 1/k (0.5, 0.25, ...) for the local executor, got {g}; "
                         f"use Ray for other shares")
     if g > 0 and not gpus:
@@ -113,12 +118,12 @@ def local_slots(workers: int | None = None, cpus_per_run: int | None = None,
     if g > 0:
         per_gpu = round(1 / g)
         gpu_of = [gpus[i // per_gpu] for i in range(len(gpus) * per_gpu)]
-        n = min(len(gpu_of), workers or len(gpu_of))
-        cpus = cpus_per_run or max(1, cores // n)
+        n = min(len(gpu_of), workers or len(gpu_of), limit or len(gpu_of))
+        cpus = cpus_per_run or max(1, cores // len(gpu_of))  # cores / GPU slots, whatever --workers says
         return [Slot(cpus, gpu_of[i]) for i in range(n)]
-    cpus = cpus_per_run or max(1, cores // workers if workers else 1)
+    cpus = cpus_per_run or 1
     n = workers or max(1, cores // cpus)
-    return [Slot(cpus) for _ in range(n)]
+    return [Slot(cpus) for _ in range(max(1, min(n, limit or n)))]
 
 
 class _Worker:

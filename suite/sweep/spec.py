@@ -92,9 +92,16 @@ def run_hash(identity: Mapping[str, Any]) -> str:
 # ---- reading -----------------------------------------------------------------------------------
 
 def read_spec(path: str | os.PathLike) -> dict[str, Any]:
-    """The YAML file as a mapping; a missing file or bad YAML is one line."""
+    """The YAML file as a mapping; a missing file, a directory, bad YAML or a key given twice is one line."""
+    from suite.errors import MissingFileError
+
     file = Path(path)
-    data = read_yaml(file, "sweep spec")
+    if file.is_dir():
+        raise DnasError(f"sweep spec {file} is a directory: give the sweep's YAML file (to see what a sweep wrote "
+                        f"there: dnas sweep status {file})")
+    if not file.exists():
+        raise MissingFileError(f"sweep spec {file} does not exist: give the path of the sweep's YAML file")
+    data = read_yaml(file, "sweep spec", unique_keys=True)
     if not isinstance(data, dict):
         raise DnasError(f"{file}: a sweep spec is a mapping with 'search:' (and optionally 'evaluate:', 'out:')")
     return data
@@ -118,8 +125,12 @@ def expand(data: Mapping[str, Any], where: str, *, out: str | os.PathLike | None
     if "search" not in data:
         raise DnasError(f"{where}: a sweep needs 'search:' (a grid of method, space, dataset, seed, ...)")
     target = out if out is not None else data.get("out", default_out)
-    if not isinstance(target, (str, os.PathLike)) or not str(target):
-        raise DnasError(f"{where}: out must be a directory path, got {target!r}")
+    if not isinstance(target, (str, os.PathLike)) or not str(target) or "\0" in str(target):
+        what = "--out" if out is not None else f"{where}: out"
+        raise DnasError(f"{what} must be a directory path, got {target!r}")
+    if overrides and data.get("evaluate") is None:
+        raise DnasError(f"--eval-set {next(iter(overrides))} sets a protocol setting of evaluations, and {where} has "
+                        f"no 'evaluate:': drop --eval-set, or add evaluate: to the spec")
     searches = _expand_searches(data["search"], where, hparams or {})
     evals = _expand_evaluations(data.get("evaluate"), searches, where, overrides or {})
     return Sweep(Path(os.path.expanduser(str(target))).absolute(), tuple(_unique([*searches, *evals])), where,
@@ -172,9 +183,23 @@ def _grid(entry: Mapping[str, Any], key: str, where: str, name: str) -> list[dic
     grid = entry.get(key) or {}
     if not isinstance(grid, Mapping):
         raise DnasError(f"{where}: {name}: {key} must map names to lists of values, e.g. {{arch_lr: [3e-4, 6e-4]}}")
+    empty = [k for k, v in grid.items() if isinstance(v, list) and not v]
+    if empty:
+        raise DnasError(f"{where}: {name}: {key}.{empty[0]} is an empty list: give it at least one value, or "
+                        f"leave it out")
     names = list(grid)
-    lists = [v if isinstance(v, list) and v else [v] for v in grid.values()]
+    lists = [v if isinstance(v, list) else [v] for v in grid.values()]
     return [dict(zip(names, combo)) for combo in itertools.product(*lists)]
+
+
+def _no_clash(entry: Mapping[str, Any], extra: Mapping[str, Any], flag: str, where: str, name: str) -> None:
+    """Refuse a command-line setting (``--set`` / ``--eval-set``) of a key the entry's ``grid:`` crosses:
+    one of the two would be silently lost, and which one is no guess to leave to the reader."""
+    grid = entry.get("grid") or {}
+    clash = [k for k in extra if isinstance(grid, Mapping) and k in grid]
+    if clash:
+        raise DnasError(f"{flag} {clash[0]}={extra[clash[0]]} clashes with {where}: {name}: grid.{clash[0]}, which "
+                        f"crosses values of it: drop {flag} {clash[0]}, or edit the grid")
 
 
 def _settings(entry: Mapping[str, Any], key: str, where: str, name: str) -> dict[str, Any]:
@@ -238,6 +263,7 @@ def _expand_searches(section: Any, where: str, extra: dict[str, Any]) -> list[Ru
             raise DnasError(f"{where}: {name}: needs 'method' (see 'dnas list methods')")
         paths = {k: _path(entry, k, where, name) for k in ("bench", "data_dir", "splits_dir")}
         device = _device(entry, where, name)
+        _no_clash(entry, extra, "--set", where, name)
         base = {**_settings(entry, "hparams", where, name), **extra}
         axes = {k: _values(entry, k, where, name) if k in entry else [d]
                 for k, d in (("method", None), ("space", "nb201"), ("dataset", "cifar10"), ("seed", 0))}
@@ -290,6 +316,7 @@ def _expand_evaluations(section: Any, searches: list[RunSpec], where: str, extra
         if "protocol" not in entry or "dataset" not in entry:
             raise DnasError(f"{where}: {name}: needs 'protocol' (e.g. nats-200) and 'dataset'")
         paths = {k: _path(entry, k, where, name) for k in ("bench", "data_dir", "splits_dir")}
+        _no_clash(entry, extra, "--eval-set", where, name)
         base = {**_settings(entry, "overrides", where, name), **extra}
         seeds = [_seed(s, where, name) for s in _values(entry, "seed", where, name)] if "seed" in entry else [None]
         for proto_name, dataset, combo in itertools.product(_values(entry, "protocol", where, name),
@@ -329,8 +356,33 @@ def _evaluation(search: RunSpec, protocol: Any, dataset: str, seed: int, given: 
 
 # ---- executor settings ----------------------------------------------------------------------------
 
+EXECUTORS = ("local", "ray")
+
+
+def check_executor(settings: Mapping[str, Any], where: str) -> None:
+    """Check executor settings (the spec's ``executor:``, or it merged with the command line); ``where``
+    starts each one-line error ("study.yaml: executor", or "executor")."""
+    import math
+
+    kind = settings.get("kind", "local")
+    if kind not in EXECUTORS:
+        raise DnasError(f"{where}: kind must be one of {', '.join(EXECUTORS)}, got {kind!r}")
+    for key, low in (("workers", 1), ("cpus_per_run", 1), ("retries", 0)):
+        v = settings.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < low):
+            raise DnasError(f"{where}: {key} must be an int >= {low}, got {v!r}")
+    g = settings.get("gpus_per_run")
+    if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float)) or not math.isfinite(g) or g < 0):
+        raise DnasError(f"{where}: gpus_per_run must be a finite number >= 0, got {g!r}")
+    address = settings.get("address")
+    if address is not None and (not isinstance(address, str) or not address):
+        raise DnasError(f"{where}: address must be 'auto' or HOST:PORT, got {address!r}")
+
+
 def _executor(section: Any, where: str) -> dict[str, Any]:
+    """The spec's ``executor:`` settings, checked here so that a bad one names the spec."""
     if section is None:
         return {}
     _known(section, EXECUTOR_KEYS, where, "executor")
+    check_executor(section, f"{where}: executor")
     return dict(section)
