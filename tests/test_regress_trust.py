@@ -346,3 +346,18 @@ def test_normalised_scores_are_regress_metrics(two_groups, baseline, tmp_path, c
     _one_line_error(capsys, ["regress", str(two_groups), "--baseline", str(baseline), "--metric",
                              "cifar10@200/test-accuracy.regrets"], "unknown metric")
     assert main(["baseline", "save", str(two_groups), "--out", str(tmp_path / "s.jsonl"), "--metric", metrics[1]]) == 0
+
+
+def test_baseline_save_never_replaces_a_users_file(two_groups, tmp_path, capsys):
+    spec = tmp_path / "study.yaml"
+    spec.write_text("method: gdas\n")
+    _one_line_error(capsys, ["baseline", "save", str(two_groups), "--out", str(spec)], str(spec),
+                    "is not a baseline", "--force")
+    assert spec.read_text() == "method: gdas\n"
+    _one_line_error(capsys, ["baseline", "save", str(two_groups), "--out", str(tmp_path)], "is a directory")
+    out = tmp_path / "b.jsonl"
+    assert main(["baseline", "save", str(two_groups), "--out", str(out)]) == 0
+    assert main(["baseline", "save", str(two_groups), "--out", str(out)]) == 0  # its own file: replaced
+    assert main(["baseline", "save", str(two_groups), "--out", str(spec), "--force"]) == 0
+    capsys.readouterr()
+    assert regress.read_baseline(spec).runs

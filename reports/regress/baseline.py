@@ -19,9 +19,27 @@ def _line(obj: Mapping[str, Any]) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, allow_nan=False, default=str)
 
 
-def save_baseline(snap: Snapshot, path: str | os.PathLike, settings: Settings | None = None) -> Path:
-    """Write ``snap`` as a baseline file (atomically); every run must be complete."""
+def _is_baseline(file: Path) -> bool:
+    """Whether ``file`` starts with a baseline header (a file this command wrote before)."""
+    try:
+        with open(file, encoding="utf-8") as fh:
+            return json.loads(fh.readline()).get("record") == "baseline"
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return False
+
+
+def save_baseline(snap: Snapshot, path: str | os.PathLike, settings: Settings | None = None, *,
+                  force: bool = False) -> Path:
+    """Write ``snap`` as a baseline file (atomically); every run must be complete. An existing file that is
+    not a baseline is never replaced unless ``force``."""
     from suite.io import atomic_path
+
+    target = Path(path)
+    if target.is_dir():
+        raise DnasError(f"{target} is a directory: name the baseline file to write, e.g. {target}/baseline.jsonl")
+    if target.exists() and not force and not _is_baseline(target):
+        raise DnasError(f"{target} exists and is not a baseline: choose another --out, or pass --force to replace "
+                        f"it")
 
     bad = [f"{g.label()} seed {s}: {r.get('flag') or r.get('status')}" for (g, s), r in snap.runs.items()
            if r.get("status") != "completed"]

@@ -64,7 +64,7 @@ def cmd_baseline_save(args: argparse.Namespace) -> int:
 
     settings = dataclasses.replace(Settings(), **_overrides(args))
     snap = collect(*args.runs)
-    path = save_baseline(snap, args.out, settings)
+    path = save_baseline(snap, args.out, settings, force=args.force)
     groups = snap.groups()
     if args.json:
         _print_json({"baseline": str(path), "groups": [g.to_json() for g in groups], "runs": len(snap.runs),
@@ -128,7 +128,9 @@ def add_parsers(sub: Any) -> None:
     bsub = sp.add_subparsers(dest="baseline_command", required=True)
     sp = bsub.add_parser("save", help="per group and seed: final numbers, per-epoch trajectory, config, environment")
     sp.add_argument("runs", nargs="+", metavar="RUNS", help="run directories, folders holding runs, or globs")
-    sp.add_argument("--out", required=True, help="baseline file to write (JSON lines)")
+    sp.add_argument("--out", required=True, help="baseline file to write (JSON lines); an existing file is "
+                                                  "replaced only when it is a baseline")
+    sp.add_argument("--force", action="store_true", help="replace --out even when it is not a baseline")
     settings_args(sp)
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_baseline_save)
