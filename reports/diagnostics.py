@@ -119,3 +119,19 @@ def diagnose(archs: Sequence[Any], config: Mapping[str, Any], space: str,
 def codes(flags: Iterable[Flag]) -> str:
     """The flags as one short cell for a table: 'static, collapse' (empty when there is none)."""
     return ", ".join(f.code for f in flags)
+
+
+def diagnose_run(path: Any) -> list[Flag]:
+    """The flags of the search run stored at ``path`` (an evaluation, or a run without epochs, has none)."""
+    from suite.runstore import RunStore
+
+    store = RunStore(path)
+    config = store.config
+    if config.get("kind", "search") != "search" or not config.get("method"):
+        return []
+    m = store.metrics
+    if not len(m) or "arch" not in m:
+        return []
+    m = m.sort_values("epoch")
+    losses = {k: list(m[k]) for k in ("train_loss", "valid_loss") if k in m}
+    return diagnose(list(m["arch"]), config, str(config.get("space", "nb201")), losses)

@@ -72,3 +72,21 @@ def test_flags_of_real_runs(tmp_path, regression, hparams, expected):
     assert {f.code for f in flags} - {"collapse", "not-converged"} == expected
     assert all(isinstance(f.text, str) and f.text for f in flags)
     assert not any(math.isnan(v) for v in frame["train_loss"])
+
+
+def test_dnas_runs_shows_the_flags(tmp_path, capsys):
+    import json
+
+    from suite.cli import main
+    from suite.testing.regress_plugin import run_one
+
+    for name, regression in (("frozen", "freeze-arch"), ("learns", None)):
+        run_one({"method": "darts-v1", "space": "nb201", "dataset": "digits", "bench": "nb201", "seed": 0,
+                 "device": "cpu", "out": str(tmp_path), "name": name, "threads": 1, "regression": regression,
+                 "hparams": {**TINY, "arch_start_epoch": 0}})
+    assert main(["runs", str(tmp_path), "--json"]) == 0
+    flags = {r["name"]: r["diagnostics"] for r in json.loads(capsys.readouterr().out)}
+    assert any(t.startswith(MEANING["static"]) for t in flags["frozen"])
+    assert not any(t.startswith(MEANING["static"]) for t in flags["learns"])
+    assert main(["runs", str(tmp_path)]) == 0
+    assert f"flag: {MEANING['static']}" in capsys.readouterr().out

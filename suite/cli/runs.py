@@ -179,6 +179,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from suite.runstore import list_runs
 
     runs = list_runs(args.dir)
+    for r in runs:
+        r["diagnostics"] = _flags(r)
     if args.json:
         _print_json(runs)
         return 0
@@ -197,7 +199,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"  {'':<31}{r['note']}")
         if r["status"] in ("dead", "stale", "interrupted"):
             print(f"  {'':<31}resume: dnas {'evaluate' if r['kind'] == 'evaluation' else 'search'} --resume {r['run']}")
+        for text in r["diagnostics"]:
+            print(f"  {'':<31}flag: {text}")
     return 0
+
+
+def _flags(run: dict[str, Any]) -> list[str]:
+    """The diagnostic flags of a listed search run, as their one-line texts (none for an unreadable run)."""
+    from reports.diagnostics import diagnose_run
+
+    try:
+        return [f.text for f in diagnose_run(run["run"])]
+    except (OSError, ValueError, KeyError, TypeError):  # a damaged run is listed by its status already
+        return []
 
 
 def add_parsers(sub: Any) -> None:
