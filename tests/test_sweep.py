@@ -426,7 +426,8 @@ def test_two_sweeps_on_one_directory_never_run_a_run_twice(local_sweep, tmp_path
     for t in [*threads, watcher]:
         t.join(timeout=300)
     assert killed, "no search was caught between its epochs"
-    assert {rs.state for r in results.values() for rs in r.values()} == {"completed"}
+    assert {rs.state for r in results.values() for rs in r.values()} == {"completed"}, \
+        {n: {k: (rs.state, rs.reason) for k, rs in r.items() if rs.state != "completed"} for n, r in results.items()}
     for run in sweep.runs:
         expected = ["resume after epoch 1 -> completed"] if run.id == killed[0][0] else ["start -> completed"]
         assert writes(sweep.out, run.id) == expected, attempts(sweep.out, run.id)

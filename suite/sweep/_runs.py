@@ -114,6 +114,11 @@ def _execute(task: dict[str, Any], path: Path) -> dict[str, Any]:
         elif after["state"] == DONE or _locked(path):  # another process got there first (its status may lag)
             outcome = {"state": DONE} if after["state"] == DONE else _busy(after)
             said = f"taken ({outcome['state']} by another process)"
+        elif action == "start" and after["state"] not in ("absent", "creating"):
+            # another process created the run after this one looked, and stopped (killed): resume it next time
+            outcome = {"state": "interrupted", "reason": f"created by another process meanwhile ({after['state']})",
+                       "retry": True}
+            said = f"taken ({after['state']}: another process created it meanwhile; it resumes next)"
         else:  # bad input fails the same way again; a fault (out of memory, a file system hiccup) may not
             outcome = {"state": "failed", "reason": _one_line(exc),
                        "retry": not isinstance(exc, (DnasError, ValueError, TypeError))}
