@@ -152,7 +152,7 @@ CASES = [
     # dnas baseline save
     ("baseline save nosuch --out b.jsonl", 2, "nosuch does not exist", "name run directories"),
     ("baseline save tiny.yaml --out b.jsonl", 2, "tiny.yaml", "name run directories"),
-    ("baseline save {done} --out emptydir", 2, "emptydir: Is a directory", "choose another place"),
+    ("baseline save {done} --out emptydir", 2, "emptydir is a directory", "name the baseline file to write"),
     ("baseline save {done} --out afile/b.jsonl", 2, "afile", "choose another place"),
     ("baseline save {done} --out b.jsonl --metric nosuch", 2, "nosuch", "metric"),
     ("baseline save {done} --out b.jsonl --alpha nan", 2, "--alpha: must be a finite number", "--help"),
