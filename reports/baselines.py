@@ -72,21 +72,27 @@ class RandomArchitecture:
                 "percentile": 100.0 * beats / len(u)}
 
 
-def random_architecture(bench: Any, key: str) -> RandomArchitecture:
+def class_representatives(bench: Any) -> np.ndarray | None:
+    """Official indices of one cell per isomorphism class (the lowest index of each; NATS-Bench's
+    ``to_unique_str``), or None for a space without isomorphic cells. Parses every cell: compute once
+    per benchmark and pass it to ``random_architecture``."""
+    space = getattr(bench, "space", None)
+    if space is None or space.name != "tss":
+        return None
+    first: dict[str, int] = {}
+    for i, a in enumerate(bench.archs):
+        first.setdefault(space.parse(a).unique_str(), i)
+    return np.array(sorted(first.values()))
+
+
+def random_architecture(bench: Any, key: str, representatives: np.ndarray | None | str = "compute"
+                        ) -> RandomArchitecture:
     """The random-architecture distribution of lookup column ``key`` in ``bench`` (a tabular benchmark;
-    classes: NATS-Bench's isomorphism key, one cell per class, the lowest official index)."""
+    classes: one cell per isomorphism class, ``class_representatives``, computed here unless given)."""
     dataset, epochs, metric = parse_key(key)
     values = np.asarray(bench.query_many("all", dataset, metric, epochs), dtype=float)
-    space = getattr(bench, "space", None)
-    if space is not None and space.name == "tss":
-        keys = [space.parse(a).unique_str() for a in bench.archs]
-        first: dict[str, int] = {}
-        for i, k in enumerate(keys):
-            first.setdefault(k, i)
-        unique = values[sorted(first.values())]
-    else:
-        unique = values
-    return RandomArchitecture(key, values, unique, higher_is_better(metric))
+    reps = class_representatives(bench) if isinstance(representatives, str) else representatives
+    return RandomArchitecture(key, values, values if reps is None else values[reps], higher_is_better(metric))
 
 
 def random_search_best(values: np.ndarray, samples: int, *, higher_is_better: bool = True) -> float:

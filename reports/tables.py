@@ -271,14 +271,15 @@ def _benches(runs: pd.DataFrame) -> dict[str, Any]:
 def random_baselines(runs: pd.DataFrame, metrics: Sequence[str] | None = None) -> dict[tuple[str, str], Any]:
     """The random-architecture distribution (``reports.baselines.RandomArchitecture``) of every lookup metric
     in every benchmark the runs used, by (benchmark version, metric); metrics the table lacks are left out."""
-    from .baselines import random_architecture
+    from .baselines import class_representatives, random_architecture
 
     metrics = [m for m in (metrics if metrics is not None else default_metrics(runs)) if is_lookup(m)]
     out = {}
     for version, bench in _benches(runs).items():
+        reps = class_representatives(bench)  # once per benchmark, not per metric
         for m in metrics:
             try:
-                dist = random_architecture(bench, m)
+                dist = random_architecture(bench, m, reps)
             except (KeyError, ValueError, AttributeError):
                 continue
             if np.isfinite(dist.values).any():

@@ -15,10 +15,7 @@ from reports import regress
 from reports.regress import Group, Settings, Snapshot, judge_metric
 from suite.cli import main
 from suite.errors import DnasError
-
-TINY = {"epochs": 2, "steps_per_epoch": 2, "batch_size": 16, "channels": 4, "depth": 1, "arch_start_epoch": 0,
-        "arch_lr": 0.3}
-
+from test_regress import TINY, _copy  # the same tiny GDAS search and run-copy helper
 
 @pytest.fixture(scope="module")
 def two_groups(tmp_path_factory) -> Path:
@@ -37,13 +34,6 @@ def two_groups(tmp_path_factory) -> Path:
 def baseline(two_groups, tmp_path_factory) -> Path:
     return regress.save_baseline(regress.collect(two_groups), tmp_path_factory.mktemp("base") / "b.jsonl",
                                  Settings(metrics=("derived_weight",), time_threshold=None, memory_threshold=None))
-
-
-def _copy(src: Path, dest: Path) -> Path:
-    shutil.copytree(src, dest)
-    for lock in dest.rglob(".lock"):
-        lock.unlink()
-    return dest
 
 
 def _edit_config(run: Path, **changes) -> Path:

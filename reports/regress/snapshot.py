@@ -160,14 +160,15 @@ def score_of(metric: str) -> tuple[str, str] | None:
 def add_scores(snap: "Snapshot", metrics: tuple[str, ...], bench: Any) -> None:
     """Put the normalised scores that ``metrics`` ask for into every run's final numbers, computed from its
     final lookups in ``bench`` (an open tabular benchmark of the runs' benchmark version)."""
-    from ..baselines import random_architecture
+    from ..baselines import class_representatives, random_architecture
 
     wanted = [m for m in metrics if score_of(m)]
+    reps = class_representatives(bench) if wanted else None
     dists = {}
     for metric in wanted:
         lookup, score = score_of(metric)  # type: ignore[misc]
         if lookup not in dists:
-            dists[lookup] = random_architecture(bench, lookup)
+            dists[lookup] = random_architecture(bench, lookup, reps)
         for (group, _), run in snap.runs.items():
             value = run.get("final", {}).get(lookup)
             if value is not None and group.bench_version == bench.version:
@@ -299,7 +300,8 @@ def collect(*paths: str | os.PathLike) -> Snapshot:
     snap = Snapshot(source=", ".join(map(str, paths)))
     for _, row in runs.iterrows():
         store = RunStore(Path(row["path"]))
-        config = {k: v for k, v in store.config.items() if k not in CONFIG_IGNORED}
+        raw_config = store.config  # read once: the property parses config.yaml
+        config = {k: v for k, v in raw_config.items() if k not in CONFIG_IGNORED}
         planned = row["epochs_planned"]
         group = Group(str(row["method"]), str(row["space"]), str(row["dataset"]),
                       str(row["bench_version"] if isinstance(row["bench_version"], str) else "none"),
@@ -330,7 +332,7 @@ def collect(*paths: str | os.PathLike) -> Snapshot:
         cost = (store.final or {}).get("cost") or {}
         snap.runs[(group, seed)] = {
             "group": group.to_json(), "seed": seed, "setup": setup, "path": str(row["path"]),
-            "bench": store.config.get("bench"),
+            "bench": raw_config.get("bench"),
             "status": "completed" if row["complete"] else str(row["status"]), "flag": row["flag"] or None,
             "arch": row["arch"] if isinstance(row["arch"], str) else None, "epochs_done": int(row["epochs_done"]),
             "final": {k: v for k, v in final.items() if v is not None},
@@ -339,7 +341,7 @@ def collect(*paths: str | os.PathLike) -> Snapshot:
                                        }.items() if v is not None}}
         snap.epochs[(group, seed)] = epoch_records
         snap.runs[(group, seed)]["diagnostics"] = [
-            f.text for f in diagnose([e["arch"] for e in epoch_records], store.config, group.space,
+            f.text for f in diagnose([e["arch"] for e in epoch_records], raw_config, group.space,
                                      {k: [e["values"].get(k) for e in epoch_records] for k in ("train_loss", "valid_loss")},
                                      group.epochs if group.epochs > 0 else None)]
     return snap
