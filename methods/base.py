@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import copy
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 import torch.nn as nn
@@ -84,6 +84,8 @@ class Method(abc.ABC):
     share_sources: ClassVar[bool] = False
     stochastic_plans: ClassVar[bool] = False
     """True when ``plans()`` samples (GDAS): two calls may differ even in the same state."""
+    weight_sharing: ClassVar[bool] = True
+    """False for a method that trains no supernet (random search): it has no losses and no update to check."""
     EPOCH_COUNTS: ClassVar[tuple[str, ...]] = ("arch_start_epoch",)
     """Hyperparameters that count epochs of the published schedule: ``scale_schedule`` shortens them with it."""
 
@@ -121,11 +123,7 @@ class Method(abc.ABC):
                                                                   generator=self.generator).to(self.device))
             for g in self.space.groups})
         self.extra_arch_parameters()
-        self.w_opt = torch.optim.SGD(self.net.parameters(), self.hp["lr"], momentum=self.hp["momentum"],
-                                     nesterov=self.hp["nesterov"] and self.hp["momentum"] > 0,
-                                     weight_decay=self.hp["weight_decay"])
-        self.a_opt = torch.optim.Adam(self.arch_parameters(), self.hp["arch_lr"], betas=(self.hp["arch_beta1"], 0.999),
-                                      weight_decay=self.hp["arch_weight_decay"])
+        self.w_opt, self.a_opt = self.make_optimizers()
 
     # ---- what a method defines --------------------------------------------------------------
     def build_network(self, num_classes: int, in_channels: int) -> nn.Module:
@@ -137,6 +135,19 @@ class Method(abc.ABC):
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return list(self.alphas.values())
+
+    def make_optimizers(self) -> tuple[Any, Any]:
+        """The weight optimizer (SGD) and the architecture optimizer (Adam), as the references build them."""
+        w_opt = torch.optim.SGD(self.net.parameters(), self.hp["lr"], momentum=self.hp["momentum"],
+                                nesterov=self.hp["nesterov"] and self.hp["momentum"] > 0,
+                                weight_decay=self.hp["weight_decay"])
+        a_opt = torch.optim.Adam(self.arch_parameters(), self.hp["arch_lr"], betas=(self.hp["arch_beta1"], 0.999),
+                                 weight_decay=self.hp["arch_weight_decay"])
+        return w_opt, a_opt
+
+    def bind_lookup(self, lookup: Callable[[Any], dict[str, float]] | None) -> None:
+        """Hook: the run's per-epoch benchmark lookup (None without a benchmark). Weight-sharing methods
+        never read it; random search selects its incumbent by it, as a table stands in for training."""
 
     def plans(self) -> dict[str, EdgePlan | list[EdgePlan]]:
         """How each cell type mixes its edges this forward pass (default: softmax over all ops).

@@ -343,7 +343,7 @@ def _diagnostics(config: dict[str, Any], metrics: pd.DataFrame, planned: int | N
     """A search run's flags (``reports.diagnostics``) as table cells: ``diagnostics`` the codes
     ("static, collapse"; "" when none), ``diagnostics_text`` each flag's line, "; "-joined, and
     ``archs_looked_up`` the number of distinct derived architectures its epochs looked up (the search's
-    cost in lookups, which random search at equal cost is given)."""
+    cost in lookups, which random search at equal cost is given; random search's own: its candidates)."""
     from .diagnostics import codes, diagnose
 
     ordered = metrics.sort_values("epoch") if "epoch" in metrics else metrics
@@ -351,7 +351,9 @@ def _diagnostics(config: dict[str, Any], metrics: pd.DataFrame, planned: int | N
     losses = {c: list(pd.to_numeric(ordered[c], errors="coerce")) for c in LOSSES if c in ordered}
     flags = diagnose(archs, config, str(config.get("space") or ""), losses, planned)
     return {"diagnostics": codes(flags), "diagnostics_text": "; ".join(f"{f.code}: {f.text}" for f in flags),
-            "archs_looked_up": len({a for a in archs if isinstance(a, str) and a})}
+            "archs_looked_up": (int(pd.to_numeric(ordered["candidates"], errors="coerce").max())
+                                if "candidates" in ordered  # random search looks each candidate up
+                                else len({a for a in archs if isinstance(a, str) and a}))}
 
 
 def _run_row(path: Path) -> tuple[dict[str, Any], pd.DataFrame]:

@@ -140,6 +140,7 @@ def _loop(store: RunStore, method: Any, train: Any, valid: Any, lookup: Lookup, 
     steps = min(len(tl), len(vl), method.steps_per_epoch or len(tl))
     epochs = method.epochs
     check_every = 1 if device == "cpu" else 20
+    method.bind_lookup(lookup if lookup.bench is not None and method.space.benchmark_space else None)
     store.progress(start, epochs)
     bar = tqdm(total=epochs * steps, initial=start * steps, desc=f"{method.name} {method.space.name}",
                unit="step", disable=not progress or None, leave=False)
