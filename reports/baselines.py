@@ -47,6 +47,8 @@ class RandomArchitecture:
     values: np.ndarray
     unique: np.ndarray
     higher_is_better: bool
+    bench: Any = dataclasses.field(default=None, repr=False, compare=False)
+    """The benchmark the values come from (random search at equal simulated time reads it)."""
 
     @property
     def optimum(self) -> float:
@@ -92,7 +94,7 @@ def random_architecture(bench: Any, key: str, representatives: np.ndarray | None
     dataset, epochs, metric = parse_key(key)
     values = np.asarray(bench.query_many("all", dataset, metric, epochs), dtype=float)
     reps = class_representatives(bench) if isinstance(representatives, str) else representatives
-    return RandomArchitecture(key, values, values if reps is None else values[reps], higher_is_better(metric))
+    return RandomArchitecture(key, values, values if reps is None else values[reps], higher_is_better(metric), bench)
 
 
 def random_search_best(values: np.ndarray, samples: int, *, higher_is_better: bool = True) -> float:
@@ -124,3 +126,40 @@ def scores_frame(bench: Any, key: str, values: Sequence[float]) -> list[dict[str
     """The normalised scores of each value in ``values`` on ``key``."""
     dist = random_architecture(bench, key)
     return [dist.scores(v) for v in values]
+
+
+def simulated_random_search(bench: Any, dataset: str, budget_s: float, *, repeats: int = 100, seed: int = 0,
+                            epochs: int = 12) -> np.ndarray | None:
+    """The incumbents (official indices) of ``repeats`` random searches that each spend ``budget_s`` simulated
+    seconds under NATS-Bench's rule (``exps/NATS-algos/random_wo_share.py``): while the time so far is below
+    the budget, draw a cell uniformly and "train" it with ``simulate_train_eval`` at ``epochs`` epochs (its
+    time and valid accuracy, one seed drawn as the official API draws it); keep the best valid accuracy. The
+    first cell is always drawn. None when ``bench`` has no per-seed times to simulate with."""
+    import random as _random
+
+    from benchmarks.clock import SimulatedClock
+
+    rng = np.random.default_rng(seed)
+    out = np.zeros(repeats, dtype=int)
+    for r in range(repeats):
+        clock, draw, best, best_acc, misses = SimulatedClock(), _random.Random(seed * 100_003 + r), None, -math.inf, 0
+        while clock.elapsed < budget_s or best is None:
+            if misses > 10_000:
+                return None  # the store holds almost no records: nothing to draw from
+            index = int(rng.integers(bench.n_archs))
+            try:
+                acc, _, _, _ = bench.simulate_train_eval(index, dataset, epochs, rng=draw, clock=clock)
+            except (ValueError, AttributeError):  # a table without per-seed times (or not a NATS store)
+                return None
+            except KeyError:  # a cell the store holds no record of: it cannot be trained, draw another
+                misses += 1
+                continue
+            if best is None or acc > best_acc:
+                best, best_acc = index, acc
+        out[r] = best
+    return out
+
+
+def simulation_dataset(dataset: str) -> str:
+    """The dataset ``simulate_train_eval`` trains on for a lookup column's dataset (cifar10-valid: cifar10)."""
+    return "cifar10" if dataset == "cifar10-valid" else dataset

@@ -261,6 +261,36 @@ def _write_marker(out: Path, files: Sequence[str]) -> None:
                                   "files": sorted(files)})
 
 
+TIMED = ["random search, same simulated time", "P(better than random search, same time)"]
+"""Display columns that only a store with training times fills: left out of the page when empty."""
+
+
+def _targets(runs: pd.DataFrame, epochs: pd.DataFrame, optimum: pd.DataFrame, out: Path) -> list[str]:
+    """The time-to-target section (COCO's view) on the primary lookup metric, written as
+    ``tables/time-to-target.csv`` too; nothing when that metric has no single optimum."""
+    from suite.io import atomic_path
+
+    from .anytime import target_summary, time_to_target
+
+    primary = tables.primary_metric(runs)
+    best = optimum[optimum["metric"] == primary]["value"] if primary and len(optimum) else []
+    if not primary or not is_lookup(primary) or len(best) != 1:
+        return []
+    reached, unit = time_to_target(epochs, runs, primary, float(best.iloc[0]))
+    summary = target_summary(reached, unit)
+    if not len(summary):
+        return []
+    with _naming(out / "tables" / "time-to-target.csv"), atomic_path(out / "tables" / "time-to-target.csv") as tmp:
+        summary.to_csv(tmp, index=False)
+    shown = summary.assign(**{c: summary[c].map(lambda v: "—" if v != v else f"{v:.4g}")
+                              for c in summary.columns if c.startswith("median")})
+    return [f'<h3 id="time-to-target">Time to target: {_e(tables.label(primary))}</h3>',
+            "<p>Per method, how many seeds' derived architecture came within t points of the benchmark optimum "
+            f"({float(best.iloc[0]):.2f}) during the search, and the median search cost at which they first did "
+            "(over those seeds); as COCO reports runtime to target. Figure: <em>targets-…</em>. File: "
+            "<code>tables/time-to-target.csv</code>.</p>", _table(shown)]
+
+
 @contextlib.contextmanager
 def _naming(path: Path) -> Iterator[None]:
     """An OSError of the body names ``path``: a full disk names no file, or a temp one."""
@@ -343,17 +373,24 @@ def _staged(out: Path, *, force: bool, forceable: bool) -> Iterator[Path]:
 
 def write_report(paths: Sequence[str | os.PathLike] | Results, out: str | os.PathLike, *, title: str | None = None,
                  notes: Sequence[str] = (), sections: Sequence[Section] = (), metrics: Sequence[str] | None = None,
-                 n_resamples: int = 10_000, force: bool = False, forceable: bool = True) -> Path:
-    """Load ``paths`` (or take loaded ``Results``) and write ``out/report.html`` plus ``tables/`` and ``figures/``.
+                 n_resamples: int = 10_000, force: bool = False, forceable: bool = True,
+                 hardware: Any = None) -> Path:
+    """Load ``paths`` (or take loaded ``Results``) and write ``out/report.html`` plus ``tables/`` and ``figures/``;
+    ``hardware`` (``reports.hardware.read_hardware``) adds the found cells' latency and energy and the
+    accuracy-vs-latency figure.
 
     ``out`` is checked first (``check_out_dir``: never a user's file overwritten unless ``force``), then
     the whole report is written into a hidden folder in ``out`` and moved into place when complete, with
     a marker (``MARKER``) that makes ``out`` recognisably this command's output for the next report."""
     out = check_out_dir(out, force=force, forceable=forceable)
     results = paths if isinstance(paths, Results) else load(*paths)
+    if hardware is not None:
+        from .hardware import add_hardware
+
+        results = Results(add_hardware(results.runs, hardware), results.epochs)
     with _staged(out, force=force, forceable=forceable) as stage:
         page = _render(results, stage, title=title, notes=notes, sections=sections, metrics=metrics,
-                       n_resamples=n_resamples)
+                       n_resamples=n_resamples, hardware=hardware)
         _write_page(stage / "report.html", page)
     return out / "report.html"
 
@@ -367,7 +404,7 @@ def _write_page(path: Path, page: str) -> None:
 
 
 def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[str], sections: Sequence[Section],
-            metrics: Sequence[str] | None, n_resamples: int) -> str:
+            metrics: Sequence[str] | None, n_resamples: int, hardware: Any = None) -> str:
     """Write the tables and figures into ``out`` and return the page that shows them."""
     from suite.io import atomic_path
 
@@ -386,6 +423,10 @@ def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[s
     with _naming(out / "tables" / "runs.csv"), atomic_path(out / "tables" / "runs.csv") as tmp:
         runs.to_csv(tmp, index=False)
     figs = plots.figures(runs, epochs, optimum, [m for m in frame["metric"].unique() if is_lookup(m)], baselines)
+    primary = tables.primary_metric(runs)
+    dist = next((d for (v, m), d in baselines.items() if m == primary), None) if primary else None
+    if hardware is not None and dist is not None:
+        figs[f"latency-{plots._slug(primary)}"] = plots.accuracy_vs_latency(runs, hardware, dist.values, primary)
     saved = {name: plots.save(fig, out / "figures", name) for name, fig in figs.items()}
 
     n_done = int(runs["complete"].sum())
@@ -435,7 +476,13 @@ def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[s
         for metric, mg in grp.groupby("metric", sort=False):
             parts.append(f"<h3>{_e(tables.label(metric))}</h3>")
             shown = tables.display(mg).drop(columns=["metric"])
-            parts.append(_table(shown, list(mg["row"])))
+            timed = [c for c in TIMED if not shown[c].astype(bool).any()]
+            parts.append(_table(shown.drop(columns=timed), list(mg["row"])))
+        if is_lookup(str(grp["metric"].iloc[0])) and grp["random_search_time"].isna().all():
+            parts.append("<p>Random search at the same simulated time needs a benchmark store with per-seed "
+                         "training times (a converted NATS-Bench archive, <code>dnas bench convert</code>); this "
+                         "table has none, so random search is compared at the same number of lookups only.</p>")
+    parts += _targets(runs, epochs, optimum, out)
 
     parts.append('<h2 id="pairwise">Is A better than B?</h2>')
     if len(pair):
@@ -468,6 +515,14 @@ def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[s
                    "method's colour: random search's expected best with as many lookups (the distinct "
                    "architectures the search had looked up by then), exact from the table; dotted: the random "
                    "architecture's mean.")
+        elif name.startswith("targets-"):
+            cap = ("Time to target (COCO's runtime view): per method, the share of (seed, target) pairs whose "
+                   "derived architecture had come within the target (0.5, 1, 2 and 5 points below the benchmark "
+                   "optimum) by each search cost.")
+        elif name.startswith("latency-"):
+            cap = (f"Accuracy against latency on {hardware.target} (--hardware {Path(hardware.path).name}): every "
+                   "cell of the benchmark in grey, its Pareto front (no cell both more accurate and faster) as a "
+                   "line, and each search run's found cell in its method's colour.")
         elif name.startswith("cost-"):
             cap = ("Final looked-up accuracy against search cost, one point per run. Runs without a GPU have no "
                    "GPU-days: they are placed by CPU-hours (wall time x processes) on their own axis; hollow "

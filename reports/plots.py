@@ -13,8 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+import numpy as np
 import pandas as pd
 
+from .anytime import TARGETS, search_cost_axis, time_to_target
 from .load import is_lookup
 from .tables import label
 
@@ -215,24 +217,6 @@ def accuracy_vs_cost(runs: pd.DataFrame, column: str) -> Any:
     return fig
 
 
-def search_cost_axis(epochs: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.Series, str]:
-    """Each search epoch row's cumulative search cost and the axis's name: GPU-hours when every run ran on
-    a GPU, else CPU-hours (wall time x the run's processes, from its recorded CPU-hours) when every run ran
-    on CPUs, else (mixed devices or no wall time) epochs done."""
-    wall = pd.to_numeric(epochs.get("wall_time_s"), errors="coerce") if "wall_time_s" in epochs else None
-    device = epochs["device"].astype(str) if "device" in epochs else pd.Series("", index=epochs.index)
-    if wall is not None and len(epochs) and wall.notna().all():
-        if device.str.startswith("cuda").all():
-            return wall / 3600, "search cost (GPU-hours)"
-        if device.eq("cpu").all():
-            r = runs.set_index("path")
-            procs = (pd.to_numeric(r.get("search_cpu_hours"), errors="coerce") * 3600
-                     / pd.to_numeric(r.get("search_wall_time_s"), errors="coerce"))
-            factor = epochs["path"].map(procs.where(procs > 0)).fillna(1.0)
-            return wall * factor / 3600, "search cost (CPU-hours, no GPU)"
-    return epochs["epoch"].astype(float) + 1, "search cost (epochs)"
-
-
 def anytime(epochs: pd.DataFrame, runs: pd.DataFrame, column: str, baselines: Any = None) -> Any:
     """Looked-up value of each epoch's derived architecture against cumulative search cost, per method
     (mean over seeds at each epoch), and, dashed in the method's colour, random search's expected best with
@@ -251,6 +235,8 @@ def anytime(epochs: pd.DataFrame, runs: pd.DataFrame, column: str, baselines: An
             x, xlabel = search_cost_axis(data, runs)
             seen = data.groupby("path")["arch"].transform(
                 lambda a: pd.Series([len(set(a.iloc[:i + 1].dropna())) for i in range(len(a))], index=a.index))
+            if "candidates" in data:  # random search looks up every candidate, not only its incumbents
+                seen = pd.to_numeric(data["candidates"], errors="coerce").fillna(seen)
             data = data.assign(cost=x, lookups=seen.clip(lower=1))
             for method, g in data.groupby("method", sort=True):
                 c = colors.get(method, "#777777")
@@ -275,6 +261,63 @@ def anytime(epochs: pd.DataFrame, runs: pd.DataFrame, column: str, baselines: An
         handles, labels = ax.get_legend_handles_labels()
         if handles:
             fig.legend(handles, labels, loc="outside right center")
+    return fig
+
+
+def time_to_target_ecdf(epochs: pd.DataFrame, runs: pd.DataFrame, column: str, optimum: float) -> Any:
+    """COCO's runtime view: per method, the share of (seed, target) pairs whose derived architecture has come
+    within the target (``anytime.TARGETS`` points below the optimum) by each search cost; a step up per hit."""
+    reached, unit = time_to_target(epochs, runs, column, optimum)
+    colors = method_colors(reached["method"]) if len(reached) else {}
+    with style():
+        fig, ax = _figure(width=7.2, height=3.6)
+        ax = ax[0, 0]
+        for method, g in reached.groupby("method", sort=True):
+            cost = np.sort(g["cost"].dropna().to_numpy())
+            share = np.arange(1, len(cost) + 1) / len(g)
+            end = float(reached["cost"].max()) if reached["cost"].notna().any() else 1.0
+            ax.step(np.r_[0.0, cost, end], np.r_[0.0, share, share[-1] if len(share) else 0.0], where="post",
+                    color=colors.get(method, "#777777"), label=f"{method} ({g['path'].nunique()} seeds)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel(unit)
+        ax.set_ylabel("share of (seed, target) pairs reached")
+        ax.set_title(f"Time to target: within {', '.join(f'{t:g}' for t in TARGETS)} points of the optimum "
+                     f"{optimum:.2f}")
+        handles, labels = ax.get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="outside right center")
+    return fig
+
+
+def accuracy_vs_latency(runs: pd.DataFrame, hardware: Any, accuracy: Any, column: str) -> Any:
+    """Every benchmark cell's ``column`` against its latency on the hardware target (grey), the benchmark's
+    Pareto front (line), and each search run's found cell (its method's colour; ``runs`` from
+    ``hardware.add_hardware``)."""
+    from .hardware import pareto_front
+
+    acc = np.asarray(accuracy, dtype=float)
+    lat = hardware.latency_ms[:len(acc)]
+    front = pareto_front(acc, lat)
+    found = runs[(runs["kind"] == "search") & runs.get("latency_ms", pd.Series(dtype=float)).notna()] \
+        if "latency_ms" in runs else runs.iloc[:0]
+    colors = method_colors(found["method"]) if len(found) else {}
+    with style():
+        fig, ax = _figure(width=7.2, height=4.2)
+        ax = ax[0, 0]
+        ax.scatter(lat, acc, s=2, color="#CCCCCC", alpha=0.5, linewidths=0, label=f"every cell ({np.isfinite(lat).sum():,})",
+                   rasterized=True)
+        ax.plot(lat[front], acc[front], color="black", linewidth=1.2, drawstyle="steps-post",
+                label=f"Pareto front ({len(front)} cells)")
+        for method, g in found.groupby("method", sort=True):
+            ax.scatter(g["latency_ms"].astype(float), pd.to_numeric(g[column], errors="coerce"), s=36,
+                       color=colors.get(method, "#777777"), edgecolors="black", linewidths=0.5, zorder=3,
+                       label=f"{method} ({len(g)} runs)")
+        ax.set_xscale("log")
+        ax.set_xlabel(f"latency on {hardware.target} (ms, log scale)")
+        ax.set_ylabel(label(column))
+        ax.set_title("Accuracy vs latency: the found cells against the benchmark's Pareto front")
+        handles, labels = ax.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right center")
     return fig
 
 
@@ -323,11 +366,7 @@ def figures(runs: pd.DataFrame, epochs: pd.DataFrame, optimum: pd.DataFrame | No
     lookups = [c for c in (columns or [c for c in epochs.columns if is_lookup(c)]) if c in searches
                and searches[c].notna().any()]
     for col in lookups:
-        best = None
-        if optimum is not None and len(optimum):
-            hit = optimum[optimum["metric"] == col]["value"]
-            best = float(hit.iloc[0]) if len(hit) == 1 else None
-        out[f"accuracy-{_slug(col)}"] = accuracy_vs_epoch(epochs, col, best)
+        out[f"accuracy-{_slug(col)}"] = accuracy_vs_epoch(epochs, col, _optimum(optimum, col))
     if len(searches) and searches["arch"].map(arch_ops).map(len).gt(0).any():
         out["ops"] = op_share_vs_epoch(epochs)
     if len(searches):
@@ -340,9 +379,20 @@ def figures(runs: pd.DataFrame, epochs: pd.DataFrame, optimum: pd.DataFrame | No
             versions = searches.loc[searches[primary].notna(), "bench_version"].dropna().unique()
             dist = baselines.get((versions[0], primary)) if len(versions) == 1 else None
         out[f"anytime-{_slug(primary)}"] = anytime(epochs, runs, primary, dist)
+        target = dist.optimum if dist is not None else _optimum(optimum, primary)
+        if target is not None:
+            out[f"targets-{_slug(primary)}"] = time_to_target_ecdf(epochs, runs, primary, target)
     if len(epochs) and (epochs["kind"] == "evaluation").any():
         out["training"] = training_curves(epochs)
     return out
+
+
+def _optimum(optimum: pd.DataFrame | None, column: str) -> float | None:
+    """The benchmark's best value of ``column`` when the optimum frame holds exactly one."""
+    if optimum is None or not len(optimum):
+        return None
+    hit = optimum[optimum["metric"] == column]["value"]
+    return float(hit.iloc[0]) if len(hit) == 1 else None
 
 
 def _slug(text: str) -> str:

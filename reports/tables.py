@@ -35,9 +35,13 @@ LABELS = {
     "search_cpu_hours": "search CPU-hours (no GPU)",
     "eval_gpu_days": "evaluation GPU-days",
     "eval_cpu_hours": "evaluation CPU-hours (no GPU)",
+    "latency_ms": "latency of the found cell (ms, --hardware)",
+    "energy_mj": "energy of the found cell (mJ, --hardware)",
 }
 HIGHER_IS_BETTER = {"params_m": False, "search_gpu_days": False, "search_cpu_hours": False,
-                    "eval_gpu_days": False, "eval_cpu_hours": False}
+                    "eval_gpu_days": False, "eval_cpu_hours": False, "latency_ms": False, "energy_mj": False}
+HARDWARE_METRICS = ("latency_ms", "energy_mj")
+"""Columns ``reports.hardware.add_hardware`` adds (``dnas report --hardware``)."""
 REFERENCES = Path(__file__).with_name("references")
 
 
@@ -66,7 +70,7 @@ def default_metrics(runs: pd.DataFrame) -> list[str]:
             longest[key] = (int(epochs), c)
     chosen = [c for c in lookups if c in {v[1] for v in longest.values()}]
     chosen.sort(key=_lookup_order)
-    extra = ["trained_test_accuracy", "trained_valid_accuracy", *COST_METRICS]
+    extra = ["trained_test_accuracy", "trained_valid_accuracy", *HARDWARE_METRICS, *COST_METRICS]
     return chosen + [c for c in extra if c in runs and pd.to_numeric(runs[c], errors="coerce").notna().any()]
 
 
@@ -109,6 +113,14 @@ SCORES = ("regret", "scaled", "percentile", "random_search", "p_beats_random_sea
 ``random_search``: the expected best value of k uniformly random cells, k = the distinct architectures the
 seed's search looked up, mean over seeds; ``p_beats_random_search``: P(the seed's value beats the best of
 those k random cells), ties half, exact, mean over seeds."""
+TIME_SCORES = ("random_search_time", "p_beats_random_search_time", "p_random_search_time", "random_search_budget_s")
+"""Columns set against random search given the same simulated time (a store with per-seed training times):
+``random_search_budget_s``: the method's median search seconds; ``random_search_time``: the mean value of
+the incumbents of ``RANDOM_SEARCH_REPEATS`` random searches under NATS-Bench's time rule with that budget
+(``reports.baselines.simulated_random_search``); ``p_beats_random_search_time``: P(a seed beats one of
+those searches), ties half (U / (n m)); ``p_random_search_time``: one-sided exact Mann-Whitney U p-value
+that the method is better."""
+RANDOM_SEARCH_REPEATS = 100
 NOTES = {
     "flags": "how many of the method's complete seeds carry each diagnostic flag (reports.diagnostics)",
     "random architecture": "the metric over every cell of the table (15,625 for NB201) or one cell per "
@@ -122,6 +134,12 @@ NOTES = {
                                               "distinct architectures the seed's search looked up; mean over seeds",
     "P(beats random search)": "probability that the seed's cell beats the best of those k random cells (ties "
                               "half), exact; mean over seeds; 0.5 is no better than random search at equal cost",
+    "random search, same simulated time": "mean of 100 random searches (NATS-Bench's rule: cells drawn "
+                                           "uniformly, each costing its simulate_train_eval 12-epoch training "
+                                           "time, the best 12-epoch valid accuracy kept) with the method's median "
+                                           "search seconds as budget; needs a store with per-seed training times",
+    "P(better than random search, same time)": "probability that a seed beats one of those random searches "
+                                               "(ties half); p: one-sided exact Mann-Whitney U",
 }
 """One line per column or row the comparison adds beyond mean ± std: what it is and how it is computed."""
 
@@ -161,6 +179,29 @@ def _random_scores(done: pd.DataFrame, metric: str, dist: Any) -> dict[str, floa
     return {c: float(np.mean([s[c] for s in per_seed])) for c in SCORES}
 
 
+def _time_scores(done: pd.DataFrame, metric: str, dist: Any, cache: dict[Any, Any]) -> dict[str, float]:
+    """The ``TIME_SCORES`` of one method's complete runs on ``metric``: random search given the method's median
+    search seconds under the simulated time rule (``cache``: incumbents by benchmark, dataset and budget, so
+    every metric of one dataset reads the same searches). Empty when the table has no training times."""
+    from .baselines import parse_key, simulated_random_search, simulation_dataset
+
+    values = pd.to_numeric(done[metric], errors="coerce").dropna().to_numpy()
+    seconds = pd.to_numeric(done.get("search_wall_time_s", pd.Series(dtype=float)), errors="coerce").dropna()
+    if not len(values) or not len(seconds) or dist.bench is None:
+        return {}
+    dataset, epochs, name = parse_key(metric)
+    budget = float(seconds.median())
+    key = (id(dist.bench), simulation_dataset(dataset), budget)
+    if key not in cache:
+        cache[key] = simulated_random_search(dist.bench, key[1], budget, repeats=RANDOM_SEARCH_REPEATS)
+    if cache[key] is None:
+        return {}
+    rs = np.array([dist.bench.query(int(i), dataset, name, epochs) for i in cache[key]], dtype=float)
+    _, p = mann_whitney(values, rs, higher_is_better=dist.higher_is_better)
+    return {"random_search_time": float(np.nanmean(rs)), "random_search_budget_s": budget, "p_random_search_time": p,
+            "p_beats_random_search_time": prob_improvement(values, rs, higher_is_better=dist.higher_is_better)}
+
+
 def comparison(runs: pd.DataFrame, metrics: Sequence[str] | None = None, *, optimum: pd.DataFrame | None = None,
                references: pd.DataFrame | None = None, baselines: Mapping[tuple[str, str], Any] | None = None,
                n_resamples: int = 10_000, seed: int = 0) -> pd.DataFrame:
@@ -174,6 +215,7 @@ def comparison(runs: pd.DataFrame, metrics: Sequence[str] | None = None, *, opti
     metrics = list(metrics) if metrics is not None else default_metrics(runs)
     baselines = baselines or {}
     rows: list[dict[str, Any]] = []
+    simulated: dict[Any, Any] = {}
     for key, grp in _groups(runs):
         grp = grp.assign(method_label=_method_labels(grp))
         for metric in metrics:
@@ -190,7 +232,8 @@ def comparison(runs: pd.DataFrame, metrics: Sequence[str] | None = None, *, opti
                              "n_incomplete": int((~mg["complete"]).sum()), **stats, "flags": flags,
                              "note": ("did not search: every seed's result is its initial architecture ("
                                       + " or ".join(NOT_SEARCHED) + ")") if idle else None,
-                             **(_random_scores(done, metric, dist) if dist is not None else {})})
+                             **(_random_scores(done, metric, dist) if dist is not None else {}),
+                             **(_time_scores(done, metric, dist, simulated) if dist is not None else {})})
             if optimum is not None and len(optimum):
                 for _, o in optimum[(optimum["metric"] == metric)
                                     & (optimum["bench_version"] == key["bench_version"])].iterrows():
@@ -215,7 +258,7 @@ def comparison(runs: pd.DataFrame, metrics: Sequence[str] | None = None, *, opti
                                  "source": f"{r['source']}, {r['paper_table']}; {r['benchmark_version']}",
                                  "note": f"search on {r['search_dataset']}; {r['verified']}"})
     cols = [*GROUP, "metric", "row", "method", "n", "n_incomplete", "mean", "std", "ci_low", "ci_high", "interval",
-            "best", "best_seed", "worst", "worst_seed", "source", "note", "flags", *SCORES]
+            "best", "best_seed", "worst", "worst_seed", "source", "note", "flags", *SCORES, *TIME_SCORES]
     frame = pd.DataFrame(rows)
     for c in cols:
         if c not in frame:
@@ -325,6 +368,8 @@ def _num(x: Any, digits: int) -> str:
 
 
 def _digits(metric: str) -> int:
+    if metric in HARDWARE_METRICS:
+        return 3
     return 4 if ("gpu_days" in metric or "cpu_hours" in metric) else 2 if "accuracy" in metric else 3
 
 
@@ -371,21 +416,30 @@ def display(frame: pd.DataFrame) -> pd.DataFrame:
             "percentile": _num(r.get("percentile"), 1),
             "random search, same number of lookups": _num(r.get("random_search"), d),
             "P(beats random search)": _num(r.get("p_beats_random_search"), 2),
+            "random search, same simulated time": _num(r.get("random_search_time"), d),
+            "P(better than random search, same time)": _vs_random(r),
             "flags": r.get("flags") if isinstance(r.get("flags"), str) else "",
             "source": " ".join(str(x) for x in (r["source"], r["note"]) if isinstance(x, str) and x),
         })
     return pd.DataFrame(rows, columns=DISPLAY_COLUMNS)
 
 
-DISPLAY_COLUMNS = ["metric", "method", "n", "mean ± std", "95 % CI", "best (seed)", "worst (seed)", "regret", "scaled",
-                   "percentile", "random search, same number of lookups", "P(beats random search)", "flags", "source"]
+def _vs_random(r: pd.Series) -> str:
+    """"0.83 (p 0.012)": P(better than random search at the same simulated time) and its one-sided p."""
+    prob = _num(r.get("p_beats_random_search_time"), 2)
+    return f"{prob} (p {_num(r.get('p_random_search_time'), 3)})" if prob else ""
+
+
+DISPLAY_COLUMNS = ["metric", "method", "n", "flags", "mean ± std", "95 % CI", "best (seed)", "worst (seed)", "regret",
+                   "scaled", "percentile", "random search, same number of lookups", "P(beats random search)",
+                   "random search, same simulated time", "P(better than random search, same time)", "source"]
 """The columns of ``display`` (and so of every rendering but CSV); ``NOTES`` explains the added ones."""
 
 
 def overview(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """One line per method (then the benchmark optimum and the random architecture), one column per metric:
-    'mean ± std (n)'; a last ``flags`` column with the methods' diagnostic flags when any has one (and
-    "did not search" where every seed kept its initial architecture)."""
+    'mean ± std (n)'; a ``flags`` column (second, so it is seen first) with the methods' diagnostic flags when
+    any has one (and "did not search" where every seed kept its initial architecture)."""
     rows = frame[frame["row"].isin(["runs", "optimum", "random"])]
     if metrics is not None:
         rows = rows[rows["metric"].isin(metrics)]
@@ -408,7 +462,7 @@ def overview(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.Da
     extra = ["flags"] if any(flags.values()) else []
     return pd.DataFrame([{"method": k, **{c: cells[k].get(c, "") for c in order},
                           **({"flags": flags.get(k, "")} if extra else {})} for k in names],
-                        columns=["method", *order, *extra])
+                        columns=["method", *extra, *order])
 
 
 def display_pairwise(frame: pd.DataFrame) -> pd.DataFrame:

@@ -249,7 +249,7 @@ def test_every_table_format_from_one_frame(results, tmp_path):
     runs, _ = results
     frame = tables.comparison(runs, [TRUTH, "search_cpu_hours"], n_resamples=200)
     md = tables.render(frame, "markdown").splitlines()
-    assert md[0].startswith("| metric | method | n | mean ± std |") and len(md) == 2 + len(frame)
+    assert md[0].startswith("| metric | method | n | flags | mean ± std |") and len(md) == 2 + len(frame)
     assert all(line.count("|") - line.count(r"\|") == len(tables.DISPLAY_COLUMNS) + 1 for line in md)
     tex = tables.render(frame, "latex")
     assert tex.startswith(r"\begin{tabular}") and all(k in tex for k in (r"\toprule", r"\midrule", r"\bottomrule"))

@@ -26,9 +26,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         raise DnasError(f"--metric {unknown[0]} is not a column of these runs: choose from "
                         f"{', '.join(default_metrics(results.runs)) or 'none (no run has a metric yet)'}")
+    hardware = None
+    if args.hardware:
+        from reports.hardware import read_hardware
+
+        hardware = read_hardware(args.hardware, args.hardware_target)
+    elif args.hardware_target:
+        raise DnasError("--hardware-target names a target of a --hardware table; give the table with --hardware FILE")
     extra = [s for s in (rank_section(results.runs),) if s is not None]
     path = write_report(results, args.out, title=args.title, sections=extra, metrics=args.metric or None,
-                        force=args.force)
+                        force=args.force, hardware=hardware)
     runs = results.runs
     skipped = unreadable(runs)
     for why in skipped:
@@ -72,8 +79,10 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     loaded = load(os.path.join(args.out, "runs"))
     versions = sorted(loaded.runs["bench_version"].dropna().unique())
     extra = [s for s in (rank_section(loaded.runs), benchmark_rank_section(cfg.bench)) if s is not None]
-    path = write_report(loaded, args.out, title=f"dnas-suite quickstart: {len(cfg.methods)} differentiable NAS "
-                                                  f"methods on NB201",
+    n_dnas = sum(1 for m in cfg.methods if m != "random")
+    title = f"dnas-suite quickstart: {n_dnas} differentiable NAS method{'s' * (n_dnas != 1)}" \
+        + (" and random search" if "random" in cfg.methods else "") + " on NB201"
+    path = write_report(loaded, args.out, title=title,
                         notes=notes(cfg, ", ".join(versions) or None, total_wall, total_cpu, invocations),
                         sections=extra, force=True, forceable=False)
     failed = [r for r in results if r.get("error")]
@@ -95,6 +104,11 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--metric", action="append", help="compare only these columns (repeatable), e.g. "
                                                       "cifar10@200/test-accuracy, trained_test_accuracy")
     sp.add_argument("--title", help="report title")
+    sp.add_argument("--hardware", metavar="FILE", help="an HW-NAS-Bench-style table (parquet or CSV: arch_idx, "
+                    "device, framework, task, lat_ms_median, energy_mj): adds the found cells' latency and energy "
+                    "and an accuracy-vs-latency figure with the benchmark's Pareto front")
+    sp.add_argument("--hardware-target", dest="hardware_target", metavar="DEVICE/FRAMEWORK/TASK",
+                    help="which target of --hardware to read, e.g. pi5/onnx/cifar100 (needed when it holds several)")
     sp.add_argument("--force", action="store_true",
                     help="write into an --out that is neither new, empty nor an earlier report's: files named as "
                          "the report's (report.html, tables/*, figures/*) are overwritten, others left alone; "
@@ -105,7 +119,7 @@ def add_parsers(sub: Any) -> None:
     from suite.quickstart import METHODS, QuickstartConfig
 
     qs = QuickstartConfig()
-    sp = sub.add_parser("quickstart", help="the main job: 8 methods x 2 seeds on digits, looked up in NB201, "
+    sp = sub.add_parser("quickstart", help="the main job: 8 methods and random search x 2 seeds on digits, looked up in NB201, "
                                            "trained briefly, and a report (no download)")
     sp.add_argument("--out", default="quickstart", help="output directory; run again to resume (default quickstart/)")
     sp.add_argument("--methods", help=f"comma-separated (default: {','.join(METHODS)})")
