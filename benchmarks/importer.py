@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from suite.checks import check_int, check_mapping, check_path, check_str
-from suite.errors import DnasError, FormatError, MissingFileError
+from suite.errors import DnasError, FormatError, InvalidInput, MissingFileError, WrongType
 from suite.io import clean_siblings
 from suite.spaces import get_space
 from suite.spaces.nb201 import OPS
@@ -119,7 +119,7 @@ def _to_ops(value: Any, table: Sequence[str], positions: Sequence[int]) -> str:
     codes = ast.literal_eval(value) if isinstance(value, str) else value
     codes = [int(c) for c in codes]
     if len(codes) != 6 or any(not 0 <= c < len(table) for c in codes):
-        raise ValueError(f"op tuple {value!r} must have 6 codes in [0, {len(table)})")
+        raise InvalidInput(f"op tuple {value!r} must have 6 codes in [0, {len(table)})")
     ops = [""] * 6
     for k, c in enumerate(codes):
         ops[positions[k]] = table[c]
@@ -131,7 +131,7 @@ def arch_indices(values: pd.Series, column: str, space_name: str, arch_format: s
     space = get_space(space_name)
     fmt = _detect_format(values, column) if arch_format == "auto" else arch_format
     if fmt not in ARCH_FORMATS:
-        raise ValueError(f"arch format must be one of {ARCH_FORMATS}, got {arch_format!r}")
+        raise InvalidInput(f"arch format must be one of {ARCH_FORMATS}, got {arch_format!r}")
     if fmt in ("ops", "naslib") and space.name != "tss":
         raise DnasError(f"--arch-format {fmt} is for the tss space only")
     if fmt == "index":
@@ -226,15 +226,15 @@ def import_table(file: str | os.PathLike, *, arch_column: str, metrics: dict[str
         check_str("json_key", json_key)
     for flag, value in (("overwrite", overwrite), ("drop_invalid", drop_invalid)):
         if not isinstance(value, bool):
-            raise TypeError(f"{flag} must be True or False, got {value!r}")
+            raise WrongType(f"{flag} must be True or False, got {value!r}")
     sp = get_space(space)
     if dataset not in M.DATASETS:
-        raise ValueError(f"dataset {dataset!r} is not a NATS-Bench dataset; use one of {', '.join(M.DATASETS)}."
-                         + M.dataset_hint(dataset))
+        raise InvalidInput(f"dataset {dataset!r} is not a NATS-Bench dataset; use one of {', '.join(M.DATASETS)}."
+                           + M.dataset_hint(dataset))
     if not metrics:
-        raise ValueError("name at least one metric: --metric NAME=COLUMN")
+        raise InvalidInput("name at least one metric: --metric NAME=COLUMN")
     if aggregate not in ("error", "mean", "first"):
-        raise ValueError(f"aggregate must be error, mean or first, got {aggregate!r}")
+        raise InvalidInput(f"aggregate must be error, mean or first, got {aggregate!r}")
     out = Path(out).expanduser()
     clean_siblings(out)  # what a killed import left (a cut-short replacement is put back first)
     existing = _existing_store(out, sp.name, version, dataset, epochs, overwrite)

@@ -18,6 +18,7 @@ ImageNet16-120  x-valid   x-test    ori-test
 """
 from __future__ import annotations
 
+from suite.errors import InvalidInput
 from suite.names import NATS_DATASETS as DATASETS  # noqa: F401 - the datasets a table records
 
 SPLIT_SETS: dict[str, dict[str, str]] = {
@@ -64,4 +65,4 @@ def default_mode(metric: str) -> str:
         return "max"
     if metric.endswith("loss") or metric.endswith("time") or metric in ("flops", "params", "latency"):
         return "min"
-    raise ValueError(f"cannot tell whether larger or smaller {metric!r} is better: pass mode='max' or 'min'")
+    raise InvalidInput(f"cannot tell whether larger or smaller {metric!r} is better: pass mode='max' or 'min'")

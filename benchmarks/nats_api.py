@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from suite.errors import InvalidInput, NotFound, WrongType
+
 from . import metrics as M
 from .layout import group_dir
 
@@ -34,7 +36,7 @@ class NatsApi:
         present = self._present(grp)[:, self._slot(index)]
         row = self._seed_row(grp, seed)
         if not (present.any() if row is None else present[row]):
-            raise KeyError(f"arch {self.archs[index]} (index {index}) has no {dataset} run for epochs={epochs}, "
+            raise NotFound(f"arch {self.archs[index]} (index {index}) has no {dataset} run for epochs={epochs}, "
                            f"seed={seed}")
         out: dict[str, float] = {}
         for m in grp.metrics:
@@ -60,14 +62,14 @@ class NatsApi:
         index = self.index(arch)
         if not grp.costs:  # an imported table: whatever cost columns it has
             if not any(k in grp.metrics for k in M.COST_KEYS):
-                raise ValueError(self._table_limit(grp, "the cost (FLOPs, params, latency, times)",
+                raise InvalidInput(self._table_limit(grp, "the cost (FLOPs, params, latency, times)",
                                                    "it has no cost columns"))
             return {k: self._query(index, dataset, k, epochs) for k in M.COST_KEYS if k in grp.metrics}
         slot = self._slot(index)
         present = self._present(grp)[:, slot]
         rows = [k for k in range(len(present)) if present[k]]
         if not rows:
-            raise KeyError(f"arch {self.archs[index]} (index {index}) has no {dataset} record for epochs={epochs}")
+            raise NotFound(f"arch {self.archs[index]} (index {index}) has no {dataset} record for epochs={epochs}")
         seeds = [grp.seeds[k] for k in rows]
         info: dict[str, float | None] = {}
         for key in ("flops", "params", "latency"):
@@ -99,8 +101,8 @@ class NatsApi:
             if key in grp.metrics:
                 return self._query_many("all", dataset, key, epochs)
             if self._is_table(grp):
-                raise ValueError(self._table_limit(grp, f"a {key} cap", f"it has no {key} column"))
-            raise ValueError(f"this store has no {key} for {dataset}; cannot apply a {key} cap")
+                raise InvalidInput(self._table_limit(grp, f"a {key} cap", f"it has no {key} column"))
+            raise InvalidInput(f"this store has no {key} for {dataset}; cannot apply a {key} cap")
         vals = self._array(grp.costs[key])
         present = self._present(grp)
         has = np.nonzero(self.slots >= 0)[0]
@@ -124,14 +126,14 @@ class NatsApi:
         """
         self._check_args(dataset=dataset, epochs=epochs, iepoch=iepoch)
         if rng is not None and (isinstance(rng, bool) or not isinstance(rng, (_random.Random, int))):
-            raise TypeError(f"rng must be a random.Random, an int seed or None, got {rng!r}")
+            raise WrongType(f"rng must be a random.Random, an int seed or None, got {rng!r}")
         if dataset not in ("cifar10", "cifar100", "ImageNet16-120"):
-            raise ValueError(f"simulate_train_eval takes cifar10, cifar100 or ImageNet16-120, got {dataset!r}")
+            raise InvalidInput(f"simulate_train_eval takes cifar10, cifar100 or ImageNet16-120, got {dataset!r}")
         rng = rng if isinstance(rng, _random.Random) else _random.Random(rng)
         source = "cifar10-valid" if dataset == "cifar10" else dataset
         grp = self._group(source, epochs)
         if self._is_table(grp):
-            raise ValueError(self._table_limit(grp, "simulate_train_eval", "it needs per-seed values and times"))
+            raise InvalidInput(self._table_limit(grp, "simulate_train_eval", "it needs per-seed values and times"))
         index = self.index(arch)
         slot = self._slot(index)
         present = self._present(grp)[:, slot]

@@ -17,7 +17,7 @@ from typing import Any, Iterable, NamedTuple
 import numpy as np
 
 from suite.checks import check_int, check_real, check_str
-from suite.errors import FormatError, MissingFileError
+from suite.errors import FormatError, InvalidInput, MissingFileError, NotFound, WrongType
 from suite.spaces import Space, get_space
 
 from . import metrics as M
@@ -143,7 +143,7 @@ class TabularBenchmark(NatsApi, Benchmark):
         if isinstance(arch, (int, np.integer)) and not isinstance(arch, bool):
             if 0 <= arch < self.n_archs:
                 return int(arch)
-            raise KeyError(f"arch index {arch} is outside [0, {self.n_archs}) of the {self.space.name} space")
+            raise NotFound(f"arch index {arch} is outside [0, {self.n_archs}) of the {self.space.name} space")
         if self._index_of is None:
             self._index_of = {a: i for i, a in enumerate(self.archs)}
         key = arch if isinstance(arch, str) else None
@@ -151,7 +151,7 @@ class TabularBenchmark(NatsApi, Benchmark):
             return self._index_of[key]
         canonical = self.space.coerce(arch).to_str()  # ValueError for malformed input
         if canonical not in self._index_of:
-            raise KeyError(f"arch {arch!s} is not in this {self.space.name} store ({self.path})")
+            raise NotFound(f"arch {arch!s} is not in this {self.space.name} store ({self.path})")
         return self._index_of[canonical]
 
     def arch_at(self, index: int) -> str:
@@ -172,23 +172,23 @@ class TabularBenchmark(NatsApi, Benchmark):
 
     def _group(self, dataset: str, epochs: int) -> _Group:
         if epochs is None:
-            raise ValueError(f"epochs is required (NATS-Bench hp): this store has {self.epochs_settings()}; "
-                             f"the official API's silent default hp='12' is not copied here")
+            raise InvalidInput(f"epochs is required (NATS-Bench hp): this store has {self.epochs_settings()}; "
+                               f"the official API's silent default hp='12' is not copied here")
         try:
             return self._groups[(dataset, int(epochs))]
         except (KeyError, ValueError, TypeError):
             pass
         if dataset not in {d for d, _ in self._groups}:
-            raise ValueError(f"dataset {dataset!r} is not in this store; it has: {', '.join(self.datasets())}."
-                             + M.dataset_hint(dataset))
-        raise ValueError(f"epochs={epochs!r} is not recorded for {dataset}; choose one of "
-                         f"{self.epochs_settings(dataset)} (the official hp settings of this store)")
+            raise InvalidInput(f"dataset {dataset!r} is not in this store; it has: {', '.join(self.datasets())}."
+                               + M.dataset_hint(dataset))
+        raise InvalidInput(f"epochs={epochs!r} is not recorded for {dataset}; choose one of "
+                           f"{self.epochs_settings(dataset)} (the official hp settings of this store)")
 
     def _source(self, grp: _Group, metric: str) -> Source:
         src = grp.metrics.get(metric)
         if src is None:
-            raise ValueError(f"metric {metric!r} is not recorded for {grp.dataset} (epochs={grp.epochs}); "
-                             f"it has: {', '.join(grp.metrics)}." + M.dataset_hint(grp.dataset, metric))
+            raise InvalidInput(f"metric {metric!r} is not recorded for {grp.dataset} (epochs={grp.epochs}); "
+                               f"it has: {', '.join(grp.metrics)}." + M.dataset_hint(grp.dataset, metric))
         return src
 
     def _epoch(self, grp: _Group, iepoch: int | None) -> int:
@@ -197,9 +197,9 @@ class TabularBenchmark(NatsApi, Benchmark):
         if self._is_table(grp):
             if iepoch == grp.epochs - 1:
                 return 0
-            raise ValueError(self._table_limit(grp, f"iepoch={iepoch!r}", "it holds only the last epoch"))
+            raise InvalidInput(self._table_limit(grp, f"iepoch={iepoch!r}", "it holds only the last epoch"))
         if not isinstance(iepoch, (int, np.integer)) or not 0 <= iepoch < grp.n_epochs:
-            raise ValueError(f"iepoch must be an int in [0, {grp.n_epochs}) for epochs={grp.epochs}, got {iepoch!r}")
+            raise InvalidInput(f"iepoch must be an int in [0, {grp.n_epochs}) for epochs={grp.epochs}, got {iepoch!r}")
         return int(iepoch)
 
     def _seed_row(self, grp: _Group, seed: Any) -> int | None:
@@ -207,11 +207,11 @@ class TabularBenchmark(NatsApi, Benchmark):
         if isinstance(seed, str) and seed == "mean":
             return None
         if grp.seeds == [None]:
-            raise ValueError(self._table_limit(grp, f"seed {seed!r}", "it has no per-seed values: use seed='mean'"))
+            raise InvalidInput(self._table_limit(grp, f"seed {seed!r}", "it has no per-seed values: use seed='mean'"))
         if isinstance(seed, (int, np.integer)) and int(seed) in grp.seeds:
             return grp.seeds.index(int(seed))
-        raise ValueError(f"seed must be 'mean' or one of {grp.seeds} for {grp.dataset} epochs={grp.epochs}, "
-                         f"got {seed!r}")
+        raise InvalidInput(f"seed must be 'mean' or one of {grp.seeds} for {grp.dataset} epochs={grp.epochs}, "
+                           f"got {seed!r}")
 
     @staticmethod
     def _is_table(grp: _Group) -> bool:
@@ -235,7 +235,7 @@ class TabularBenchmark(NatsApi, Benchmark):
     def _slot(self, index: int) -> int:
         slot = int(self.slots[index])
         if slot < 0:
-            raise KeyError(f"arch {self.archs[index]} (index {index}) has no record in {self.path}")
+            raise NotFound(f"arch {self.archs[index]} (index {index}) has no record in {self.path}")
         return slot
 
     def _take(self, file: str, epoch: int | slice, cols: Any) -> np.ndarray:
@@ -272,15 +272,15 @@ class TabularBenchmark(NatsApi, Benchmark):
         The common types are accepted by ``type(...) is`` first: this runs on every query."""
         if arch is not _ANY and type(arch) is not str and type(arch) is not int and (isinstance(arch, bool) or not
                 isinstance(arch, (numbers.Integral, self.space.arch_type, list, tuple, np.ndarray))):
-            raise TypeError(f"arch must be an index (int), an arch string, a {self.space.arch_type.__name__} or a "
+            raise WrongType(f"arch must be an index (int), an arch string, a {self.space.arch_type.__name__} or a "
                             f"sequence of ops, got {arch!r} ({type(arch).__name__})")
         if archs is not _ANY:
             if isinstance(archs, str) and archs != "all":
-                raise ValueError(f"archs must be 'all' or a sequence of archs, got {archs!r} (one arch: query())")
+                raise InvalidInput(f"archs must be 'all' or a sequence of archs, got {archs!r} (one arch: query())")
             if isinstance(archs, (bytes, dict)) or not isinstance(archs, _Iterable):
-                raise TypeError(f"archs must be 'all' or a sequence of archs, got {archs!r} ({type(archs).__name__})")
+                raise WrongType(f"archs must be 'all' or a sequence of archs, got {archs!r} ({type(archs).__name__})")
         if as_frame is not _ANY and not isinstance(as_frame, (bool, np.bool_)):
-            raise TypeError(f"as_frame must be True or False, got {as_frame!r}")
+            raise WrongType(f"as_frame must be True or False, got {as_frame!r}")
         if dataset is not _ANY and type(dataset) is not str:
             check_str("dataset", dataset)
         if metric is not _ANY and type(metric) is not str:
@@ -320,14 +320,14 @@ class TabularBenchmark(NatsApi, Benchmark):
                     total += float(col[k])
                     count += 1
             if count == 0:
-                raise KeyError(f"arch {self.archs[index]} (index {index}) has no {dataset} record for epochs={epochs}")
+                raise NotFound(f"arch {self.archs[index]} (index {index}) has no {dataset} record for epochs={epochs}")
             value = total / count
         else:
             if not present[row]:
-                raise KeyError(f"arch {self.archs[index]} (index {index}) has no run with seed {seed} on {dataset}")
+                raise NotFound(f"arch {self.archs[index]} (index {index}) has no run with seed {seed} on {dataset}")
             value = float(col[row])
         if value != value:  # NaN: NATS-Bench evaluated some splits only at the final epoch
-            raise KeyError(f"{metric} of arch {self.archs[index]} on {dataset} (epochs={epochs}) is not recorded "
+            raise NotFound(f"{metric} of arch {self.archs[index]} on {dataset} (epochs={epochs}) is not recorded "
                            f"at iepoch={e} in {self.version} (NATS-Bench evaluates some splits only at the last "
                            f"epoch: try iepoch=None)")
         return value / (e + 1) if src.kind == "per-time" else value
@@ -352,7 +352,7 @@ class TabularBenchmark(NatsApi, Benchmark):
         elif isinstance(archs, np.ndarray) and archs.dtype.kind in "iu":
             idx = archs.astype(np.int64)
             if idx.size and (idx.min() < 0 or idx.max() >= self.n_archs):
-                raise KeyError(f"arch indices must be in [0, {self.n_archs})")
+                raise NotFound(f"arch indices must be in [0, {self.n_archs})")
         else:
             idx = np.fromiter((self.index(a) for a in archs), dtype=np.int64)
         slots = self.slots[idx]
@@ -383,18 +383,18 @@ class TabularBenchmark(NatsApi, Benchmark):
         grp = self._group(dataset, epochs)
         src = self._source(grp, metric)
         if self._is_table(grp):
-            raise ValueError(self._table_limit(grp, f"a per-epoch curve of {metric}", "it holds only the last epoch"))
+            raise InvalidInput(self._table_limit(grp, f"a per-epoch curve of {metric}", "it holds only the last epoch"))
         row = self._seed_row(grp, seed)
         slot = self._slot(self.index(arch))
         present = self._present(grp)[:, slot]
         vals = self._read(grp, metric, slice(None), slot).T  # [seeds, epochs]
         if row is None:
             if not present.any():
-                raise KeyError(f"arch {arch} has no {dataset} record for epochs={epochs}")
+                raise NotFound(f"arch {arch} has no {dataset} record for epochs={epochs}")
             out = self._reduce(vals, np.repeat(present[:, None], grp.n_epochs, axis=1))
         else:
             if not present[row]:
-                raise KeyError(f"arch {arch} has no run with seed {seed} on {dataset}")
+                raise NotFound(f"arch {arch} has no run with seed {seed} on {dataset}")
             out = vals[row].copy()
         if src.kind == "per-time":
             out = out / np.arange(1, grp.n_epochs + 1)
@@ -409,14 +409,14 @@ class TabularBenchmark(NatsApi, Benchmark):
                 check_real(name, cap)
         mode = mode or M.default_mode(metric)
         if mode not in ("max", "min"):
-            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+            raise InvalidInput(f"mode must be 'max' or 'min', got {mode!r}")
         values = self._query_many("all", dataset, metric, epochs, seed, iepoch)
         ok = ~np.isnan(values)
         for key, cap in (("flops", flop_max), ("params", param_max)):
             if cap is not None:
                 ok &= self._cost_vector(dataset, epochs, key) <= cap
         if not ok.any():
-            raise KeyError(f"no arch in {self.path} has {metric} on {dataset} (epochs={epochs}) under the given caps")
+            raise NotFound(f"no arch in {self.path} has {metric} on {dataset} (epochs={epochs}) under the given caps")
         masked = np.where(ok, values, -np.inf if mode == "max" else np.inf)
         i = int(np.argmax(masked) if mode == "max" else np.argmin(masked))
         return Best(i, self.archs[i], float(values[i]))

@@ -9,6 +9,8 @@ import importlib
 import pkgutil
 from typing import Any, Callable, TypeVar
 
+from suite.errors import InvalidInput
+
 T = TypeVar("T")
 _REGISTRY: dict[str, tuple[type, dict[str, Any]]] = {}
 
@@ -18,7 +20,7 @@ def register_method(name: str, **fixed: Any) -> Callable[[T], T]:
 
     def deco(cls: T) -> T:
         if name in _REGISTRY:
-            raise ValueError(f"method {name!r} is registered twice")
+            raise InvalidInput(f"method {name!r} is registered twice")
         _REGISTRY[name] = (cls, dict(fixed))  # type: ignore[assignment]
         return cls
 
@@ -41,7 +43,7 @@ def method_class(name: str) -> tuple[type, dict[str, Any]]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown method {name!r}; registered: {', '.join(sorted(_REGISTRY)) or 'none'}") from None
+        raise InvalidInput(f"unknown method {name!r}; registered: {', '.join(sorted(_REGISTRY)) or 'none'}") from None
 
 
 def create_method(name: str, space: str, num_classes: int, in_channels: int = 3, **kwargs: Any):

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from suite.errors import InvalidInput
 from suite.params import Param, non_negative, positive, probability, resolve
 from suite.spaces.mixing import EdgePlan
 from suite.spaces.search import SearchSpace, get_search_space
@@ -95,11 +96,11 @@ class Method(abc.ABC):
         self.name = name
         self.space: SearchSpace = get_search_space(space)
         if self.space.name not in self.SPACE_DEFAULTS:
-            raise ValueError(f"{name} does not support the {self.space.name} space; it supports: "
-                             f"{', '.join(self.SPACE_DEFAULTS)}")
+            raise InvalidInput(f"{name} does not support the {self.space.name} space; it supports: "
+                               f"{', '.join(self.SPACE_DEFAULTS)}")
         clash = sorted(set(hparams) & set(fixed or {}))
         if clash:
-            raise ValueError(f"{clash[0]!r} is fixed by the method name {name}; choose another registered variant")
+            raise InvalidInput(f"{clash[0]!r} is fixed by the method name {name}; choose another registered variant")
         spec = {**COMMON_PARAMS, **self.PARAMS}
         defaults = {**self.SPACE_DEFAULTS.get(self.space.name, {}), **(fixed or {})}
         spec = {k: Param(defaults.get(k, p.default), p.doc, p.kind, p.check, p.rule, p.choices) for k, p in spec.items()}

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from suite.errors import InvalidInput
 from suite.params import Param, choice
 from suite.spaces.mixing import EdgePlan
 
@@ -66,15 +67,15 @@ class FPDARTS(Method):
         for key in ("subset_a", "subset_b"):
             names = _names(self.hp[key])
             if not names or any(n not in ops for n in names) or len(set(names)) != len(names):
-                raise ValueError(f"The {key!r} parameter of {self.name} must be distinct {self.space.name} op names "
-                                 f"from {', '.join(ops)}. Got {self.hp[key]!r} instead.")
+                raise InvalidInput(f"The {key!r} parameter of {self.name} must be distinct {self.space.name} op names "
+                                   f"from {', '.join(ops)}. Got {self.hp[key]!r} instead.")
             subsets.append(names)
         a, b = subsets
         both, neither = sorted(set(a) & set(b)), [o for o in ops if o not in a and o not in b]
         if both or neither:
-            raise ValueError(f"The 'subset_a' and 'subset_b' parameters of {self.name} must split the "
-                             f"{self.space.name} ops into two disjoint sets covering all of them. Got "
-                             f"{both or 'none'} in both and {neither or 'none'} in neither instead.")
+            raise InvalidInput(f"The 'subset_a' and 'subset_b' parameters of {self.name} must split the "
+                               f"{self.space.name} ops into two disjoint sets covering all of them. Got "
+                               f"{both or 'none'} in both and {neither or 'none'} in neither instead.")
         return a, b
 
     def extra_arch_parameters(self) -> None:

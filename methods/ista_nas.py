@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from suite.errors import InvalidInput
 from suite.params import Param, choice, fraction, non_negative, positive, probability
 from suite.spaces import darts as darts_space, darts_net
 from suite.spaces.mixing import EdgePlan
@@ -69,7 +70,7 @@ def _units(space: Any) -> list[Unit]:
     if space.name == "nb201":
         return [Unit(f"cell_{e}", "cell", (e,) * len(space.ops), tuple(range(len(space.ops))), (s,) * len(space.ops))
                 for e, (s, _) in enumerate(space.edges)]
-    raise ValueError(f"ISTA-NAS searches the nb201 and darts spaces, got {space.name!r}")
+    raise InvalidInput(f"ISTA-NAS searches the nb201 and darts spaces, got {space.name!r}")
 
 
 def pick_slots(x: np.ndarray | torch.Tensor, inputs: tuple[int, ...], s: int, distinct_inputs: bool) -> list[int]:
@@ -126,11 +127,11 @@ class ISTANAS(Method):
         m, s = self.hp["proj_dims"], self.hp["sparsity"]
         for u in self.units:
             if not 1 <= s <= u.n or m > u.n:
-                raise ValueError(f"The 'sparsity' and 'proj_dims' parameters of {self.name} must satisfy "
-                                 f"1 <= s <= n and m <= n = {u.n} (code {u.name}). Got s={s}, m={m} instead.")
+                raise InvalidInput(f"The 'sparsity' and 'proj_dims' parameters of {self.name} must satisfy "
+                                   f"1 <= s <= n and m <= n = {u.n} (code {u.name}). Got s={s}, m={m} instead.")
             if self.space.name == "darts" and self.hp["distinct_inputs"] and s > len(set(u.inputs)):
-                raise ValueError(f"The 'sparsity' parameter of {self.name} must be <= {len(set(u.inputs))} (the "
-                                 f"inputs of node {u.name}) with distinct_inputs. Got {s} instead.")
+                raise InvalidInput(f"The 'sparsity' parameter of {self.name} must be <= {len(set(u.inputs))} (the "
+                                   f"inputs of node {u.name}) with distinct_inputs. Got {s} instead.")
         a_gen = torch.Generator().manual_seed(self.seed + 2)  # A: fixed per run, from the run seed
         self.A = {u.name: torch.rand(m, u.n, generator=a_gen, dtype=torch.float64) for u in self.units}
         self.b = nn.ParameterDict({
@@ -284,8 +285,8 @@ class ISTANASOneStage(ISTANAS):
         self.all_frozen_epoch: int | None = None
         super().__init__(*args, **kwargs)
         if self.space.name != "darts" and self.hp["aux_weight"] > 0:
-            raise ValueError(f"The 'aux_weight' parameter of {self.name} must be 0 on the {self.space.name} space "
-                             f"(its network has no auxiliary head). Got {self.hp['aux_weight']!r} instead.")
+            raise InvalidInput(f"The 'aux_weight' parameter of {self.name} must be 0 on the {self.space.name} space "
+                               f"(its network has no auxiliary head). Got {self.hp['aux_weight']!r} instead.")
         self.bn_params = self._op_bn_params()
         self._apply_freezing()
 

@@ -21,6 +21,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from suite.errors import InvalidInput
+
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 """Quantiles of the random-architecture distribution a table shows."""
 
@@ -30,7 +32,7 @@ def parse_key(key: str) -> tuple[str, int, str]:
     head, _, metric = key.partition("/")
     dataset, _, epochs = head.partition("@")
     if not metric or not dataset or not epochs.isdigit():
-        raise ValueError(f"{key!r} is not a lookup column such as cifar10@200/test-accuracy")
+        raise InvalidInput(f"{key!r} is not a lookup column such as cifar10@200/test-accuracy")
     return dataset, int(epochs), metric
 
 

@@ -14,6 +14,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from suite.errors import InvalidInput, NotFound
+
 from ._rank_bootstrap import _bootstrap, _multiplicities, _Plan, bootstrap_indices  # noqa: F401 (re-exported)
 
 STATISTICS = ("kendall_tau", "spearman_rho", "pearson_r", "weighted_tau")
@@ -80,13 +82,13 @@ class RankCorr:
 def _column(v: Any, data: Any, which: str) -> tuple[np.ndarray, str]:
     if isinstance(v, str):
         if data is None:
-            raise ValueError(f"{which}={v!r} names a column, so pass the frame as data=")
+            raise InvalidInput(f"{which}={v!r} names a column, so pass the frame as data=")
         if v not in data.columns:
-            raise KeyError(f"column {v!r} is not in the frame; columns: {', '.join(map(str, data.columns))}")
+            raise NotFound(f"column {v!r} is not in the frame; columns: {', '.join(map(str, data.columns))}")
         return np.asarray(data[v], dtype=np.float64), v
     arr = np.asarray(v, dtype=np.float64)
     if arr.ndim != 1:
-        raise ValueError(f"{which} must be one-dimensional, got shape {arr.shape}")
+        raise InvalidInput(f"{which} must be one-dimensional, got shape {arr.shape}")
     return arr, getattr(v, "name", None) or which
 
 
@@ -112,11 +114,11 @@ def resolve_k(k: float, n: int) -> int:
     """A top-k size: an int count, or a fraction in (0, 1) of n (at least 1)."""
     if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
         if k < 1:
-            raise ValueError(f"a top-k count must be >= 1, got {k}")
+            raise InvalidInput(f"a top-k count must be >= 1, got {k}")
         return int(min(k, n))
     if isinstance(k, float) and 0 < k < 1:
         return max(1, int(round(k * n)))
-    raise ValueError(f"top-k must be a count (int >= 1) or a fraction in (0, 1), got {k!r}")
+    raise InvalidInput(f"top-k must be a count (int >= 1) or a fraction in (0, 1), got {k!r}")
 
 
 def k_label(k: float) -> str:
@@ -170,7 +172,7 @@ def rankcorr(x: Any, y: Any, data: Any = None, *, top: Sequence[float] = (10, 0.
     xa, xn = _column(x, data, "x")
     ya, yn = _column(y, data, "y")
     if len(xa) != len(ya):
-        raise ValueError(f"x and y must be aligned: {len(xa)} vs {len(ya)} values")
+        raise InvalidInput(f"x and y must be aligned: {len(xa)} vs {len(ya)} values")
     return _rankcorr_many([xa, ya], [(0, 1)], [x_name or xn, y_name or yn], top=top, bootstrap=bootstrap,
                           level=level, seed=seed, missing=missing, weigher=weigher, workers=workers)[0]
 
@@ -186,12 +188,12 @@ def rankcorr_pairs(columns: Mapping[str, Any], pairs: Sequence[tuple[str, str]],
     arrays = [_column(columns[k], None, str(k))[0] for k in names]
     if len({len(a) for a in arrays}) > 1:
         lengths = ", ".join(f"{k}={len(a)}" for k, a in zip(names, arrays))
-        raise ValueError(f"columns must be aligned: lengths {lengths}")
+        raise InvalidInput(f"columns must be aligned: lengths {lengths}")
     index = {k: i for i, k in enumerate(names)}
     for pair in pairs:
         for k in pair:
             if k not in index:
-                raise KeyError(f"column {k!r} of pair {pair} is not in columns: {', '.join(map(str, names))}")
+                raise NotFound(f"column {k!r} of pair {pair} is not in columns: {', '.join(map(str, names))}")
     return _rankcorr_many(arrays, [(index[a], index[b]) for a, b in pairs], [str(k) for k in names], top=top,
                           bootstrap=bootstrap, level=level, seed=seed, missing=missing, weigher=weigher,
                           workers=workers)
@@ -213,11 +215,11 @@ def _rankcorr_groups(arrays: list[np.ndarray], pairs: list[tuple[int, int]], lab
                      top: Sequence[float], bootstrap: int, level: float, seed: int, missing: str,
                      weigher: Callable | None, workers: int | None) -> list[RankCorr]:
     if missing not in MISSING:
-        raise ValueError(f"missing must be one of {MISSING}, got {missing!r}")
+        raise InvalidInput(f"missing must be one of {MISSING}, got {missing!r}")
     if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+        raise InvalidInput(f"level must be in (0, 1), got {level}")
     if bootstrap < 0:
-        raise ValueError(f"bootstrap must be >= 0 resamples, got {bootstrap}")
+        raise InvalidInput(f"bootstrap must be >= 0 resamples, got {bootstrap}")
     finite = [np.isfinite(a) for a in arrays]
     keeps = [finite[i] & finite[j] if missing == "drop" else np.ones(len(arrays[i]), dtype=bool) for i, j in pairs]
     groups: dict[bytes, list[int]] = {}
@@ -228,7 +230,7 @@ def _rankcorr_groups(arrays: list[np.ndarray], pairs: list[tuple[int, int]], lab
         keep = keeps[members[0]]
         n = int(keep.sum())
         if n < 2:
-            raise ValueError(f"need at least 2 rows with finite x and y, got {n}")
+            raise InvalidInput(f"need at least 2 rows with finite x and y, got {n}")
         cols = sorted({c for p in members for c in pairs[p]})
         values = {c: arrays[c][keep] if missing == "drop" else _rank_last(arrays[c], finite[c]) for c in cols}
         pear = {p: np.ones(n, dtype=bool) if missing == "drop" else finite[pairs[p][0]] & finite[pairs[p][1]]

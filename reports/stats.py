@@ -14,6 +14,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from suite.errors import InvalidInput
+
 
 MIN_CI_N = 4
 """The fewest values whose 95 % bootstrap interval is more than their range (see ``interval_kind``)."""
@@ -148,7 +150,7 @@ def wilcoxon_signed_rank(d: Sequence[float], alternative: str = "greater") -> tu
     integers by dynamic programming over the ranks (scipy switches to a normal approximation when there
     are ties or zeros). No nonzero difference: (0, 1.0)."""
     if alternative not in ("greater", "less"):
-        raise ValueError(f"alternative must be 'greater' or 'less', got {alternative!r}")
+        raise InvalidInput(f"alternative must be 'greater' or 'less', got {alternative!r}")
     x = np.asarray(d, dtype=float)
     if np.isnan(x).any():
         return math.nan, math.nan

@@ -20,6 +20,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from suite.errors import InvalidInput
+
 from .load import is_lookup
 from .stats import bootstrap_ci, interval_kind, mann_whitney, prob_improvement, rank_agreement, summarize  # noqa: F401
 
@@ -520,7 +522,7 @@ def render(frame: pd.DataFrame, fmt: str) -> str:
         body = "".join(f'<tr class="{k}">' + "".join(f"<td>{_html.escape(v)}</td>" for v in row) + "</tr>"
                        for k, row in zip(kinds, cells.itertuples(index=False)))
         return f'<table class="results"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>\n'
-    raise ValueError(f"unknown table format {fmt!r}; choose markdown, latex, csv or html")
+    raise InvalidInput(f"unknown table format {fmt!r}; choose markdown, latex, csv or html")
 
 
 FORMATS = {"markdown": ".md", "latex": ".tex", "csv": ".csv", "html": ".html"}

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from suite.errors import DnasError
+from suite.errors import DnasError, InvalidInput, WrongType
 
 
 def _got(value: Any) -> str:
@@ -24,34 +24,34 @@ def _got(value: Any) -> str:
 def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
     """``value`` as an int in ``[low, high]``; bools and floats (even 12.0) are refused."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, {_got(value)}")
+        raise WrongType(f"{name} must be an int, {_got(value)}")
     v = int(value)
     if (low is not None and v < low) or (high is not None and v > high):
         bounds = f">= {low}" if high is None else f"<= {high}" if low is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be {bounds}, got {v}")
+        raise InvalidInput(f"{name} must be {bounds}, got {v}")
     return v
 
 
 def check_real(name: str, value: Any, *, low: float | None = None) -> float:
     """``value`` as a finite float (ints accepted) that is at least ``low``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, {_got(value)}")
+        raise WrongType(f"{name} must be a number, {_got(value)}")
     v = float(value)
     if not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {v}")
+        raise InvalidInput(f"{name} must be a finite number, got {v}")
     if low is not None and v < low:
-        raise ValueError(f"{name} must be >= {low}, got {v}")
+        raise InvalidInput(f"{name} must be >= {low}, got {v}")
     return v
 
 
 def check_str(name: str, value: Any, choices: tuple[str, ...] | None = None) -> str:
     """A non-empty string (one of ``choices`` when given)."""
     if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, {_got(value)}")
+        raise WrongType(f"{name} must be a string, {_got(value)}")
     if not value:
-        raise ValueError(f"{name} must not be empty")
+        raise InvalidInput(f"{name} must not be empty")
     if choices is not None and value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+        raise InvalidInput(f"{name} must be one of {', '.join(choices)}; got {value!r}")
     return value
 
 
@@ -60,17 +60,17 @@ def check_path(name: str, value: Any, *, optional: bool = True) -> str | None:
     if value is None and optional:
         return None
     if not isinstance(value, (str, os.PathLike)) or not str(value):
-        raise TypeError(f"{name} must be a path (str), {_got(value)}")
+        raise WrongType(f"{name} must be a path (str), {_got(value)}")
     return os.fspath(value)
 
 
 def check_mapping(name: str, value: Any, example: str) -> dict[str, Any]:
     """A mapping with string keys, e.g. ``hparams`` in a config."""
     if not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be a mapping of names to values (e.g. {example}), {_got(value)}")
+        raise WrongType(f"{name} must be a mapping of names to values (e.g. {example}), {_got(value)}")
     bad = [k for k in value if not isinstance(k, str)]
     if bad:
-        raise TypeError(f"{name} keys must be strings, got {bad[0]!r}")
+        raise WrongType(f"{name} keys must be strings, got {bad[0]!r}")
     return dict(value)
 
 
@@ -80,7 +80,7 @@ def check_name(name: Any) -> str | None:
         return None
     check_str("name", name)
     if "/" in name or os.sep in name or name in (".", "..") or "\0" in name:
-        raise ValueError(f"run name {name!r} must be a single directory name; put the parent in --out")
+        raise InvalidInput(f"run name {name!r} must be a single directory name; put the parent in --out")
     return name
 
 
@@ -121,13 +121,13 @@ def resolve_device(device: Any) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     m = re.fullmatch(r"(cpu|cuda|mps)(?::(\d+))?", device)
     if not m or (m.group(1) != "cuda" and m.group(2) is not None):
-        raise ValueError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
+        raise InvalidInput(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
     if m.group(1) == "cuda":
         if not torch.cuda.is_available():
             raise DnasError(f"device {device!r} requested but CUDA is not available here; use --device cpu")
         if m.group(2) is not None and int(m.group(2)) >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
-                             f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+            raise InvalidInput(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                               f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     if m.group(1) == "mps" and not torch.backends.mps.is_available():
         raise DnasError("device 'mps' requested but MPS is not available here; use --device cpu")
     return device

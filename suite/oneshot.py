@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from suite.errors import DnasError
+from suite.errors import DnasError, InvalidInput
 from suite.spaces.mixing import EdgePlan
 
 BN_MODES = ("reestimate", "batch")
@@ -69,9 +69,9 @@ def evaluate_archs(method: Any, archs: Sequence[Any], train: Any, valid: Any, *,
     from suite.data import DeviceLoader
 
     if bn not in BN_MODES:
-        raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
+        raise InvalidInput(f"bn must be one of {BN_MODES}, got {bn!r}")
     if bn_batches < 1:
-        raise ValueError(f"bn_batches must be >= 1, got {bn_batches}")
+        raise InvalidInput(f"bn_batches must be >= 1, got {bn_batches}")
     device = method.device
     net = copy.deepcopy(method.network)  # the method (and its checkpoint) stay as they were
     if bn == "reestimate":

@@ -9,6 +9,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from suite.errors import InvalidInput
+
 
 @dataclass(frozen=True)
 class Param:
@@ -72,20 +74,20 @@ def resolve(owner: str, spec: Mapping[str, Param], given: Mapping[str, Any]) -> 
     """Defaults overlaid with ``given``, each value coerced and checked."""
     unknown = sorted(set(given) - set(spec))
     if unknown:
-        raise ValueError(f"unknown parameter {unknown[0]!r} for {owner}; known: {', '.join(sorted(spec))}")
+        raise InvalidInput(f"unknown parameter {unknown[0]!r} for {owner}; known: {', '.join(sorted(spec))}")
     out: dict[str, Any] = {}
     for name, p in spec.items():
         value = _coerce(given[name], p.kind) if name in given else p.default
         if p.choices is not None and value not in p.choices:
-            raise ValueError(f"The {name!r} parameter of {owner} must be one of {list(p.choices)}. Got {value!r} instead.")
+            raise InvalidInput(f"The {name!r} parameter of {owner} must be one of {list(p.choices)}. Got {value!r} instead.")
         if p.kind is not None and value is not None:
             kinds = p.kind if isinstance(p.kind, tuple) else (p.kind,)
             if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
                 names = " or ".join(k.__name__ for k in kinds)
-                raise ValueError(f"The {name!r} parameter of {owner} must be {names}. Got {value!r} instead.")
+                raise InvalidInput(f"The {name!r} parameter of {owner} must be {names}. Got {value!r} instead.")
         if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"The {name!r} parameter of {owner} must be a finite number. Got {value!r} instead.")
+            raise InvalidInput(f"The {name!r} parameter of {owner} must be a finite number. Got {value!r} instead.")
         if p.check is not None and value is not None and not p.check(value):
-            raise ValueError(f"The {name!r} parameter of {owner} must be {p.rule}. Got {value!r} instead.")
+            raise InvalidInput(f"The {name!r} parameter of {owner} must be {p.rule}. Got {value!r} instead.")
         out[name] = value
     return out

@@ -103,3 +103,22 @@ def test_a_closed_pipe_ends_a_listing_quietly():
     res = subprocess.run(f"{sys.executable} -c \"{code}\" | head -c 1", shell=True, capture_output=True, text=True,
                          timeout=120, executable="/bin/bash")
     assert res.stdout == "d" and res.stderr == ""
+
+
+@pytest.mark.parametrize("raised, code", [(ValueError("a bug of ours"), 1), (KeyError("x"), 1),
+                                          (__import__("suite.errors").errors.InvalidInput("bad --x: give y"), 2)])
+def test_user_errors_are_one_line_and_bugs_keep_their_traceback(monkeypatch, capsys, raised, code):
+    """A DnasError (the user's input) is one line, exit 2; any other exception is a bug: its traceback and a
+    line asking to report it, exit 1 (a ValueError from deep inside is not read as the user's mistake)."""
+    from suite.cli import listing
+
+    def boom(args):
+        raise raised
+
+    monkeypatch.setattr(listing, "cmd_list_methods", boom)
+    assert main(["list", "methods"]) == code
+    err = capsys.readouterr().err
+    if code == 2:
+        assert err == "dnas: error: bad --x: give y\n"
+    else:
+        assert "Traceback (most recent call last)" in err and "bug in dnas-suite" in err.splitlines()[-1]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from suite.errors import NotFound
+
 HERE = Path(__file__).resolve().parent
 BUILTIN: dict[str, str] = {"nb201": "tss"}
 """Built-in table name -> the benchmark space it holds."""
@@ -22,7 +24,7 @@ NO_BENCH = "none"
 def builtin_path(name: str) -> Path:
     """The directory of built-in table ``name``; KeyError naming the built-in tables otherwise."""
     if name not in BUILTIN:
-        raise KeyError(f"{name!r} is not a built-in table; built-in: {', '.join(BUILTIN)}")
+        raise NotFound(f"{name!r} is not a built-in table; built-in: {', '.join(BUILTIN)}")
     return HERE / name
 
 

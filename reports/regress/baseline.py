@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from suite.errors import DnasError, FormatError, MissingFileError
+from suite.errors import DnasError, FormatError, InvalidInput, MissingFileError, WrongType
 
 from .snapshot import Group, Settings, Snapshot, available_scores
 
@@ -89,13 +89,13 @@ def read_baseline(path: str | os.PathLike) -> Snapshot:
         try:
             rec = json.loads(text)
             if not isinstance(rec, dict):
-                raise TypeError("not a JSON object")
+                raise WrongType("not a JSON object")
             kind = rec["record"]
             if n == 1 and kind != "baseline":
                 raise FormatError(f"{file} does not start with a baseline header: {fix}")
             if kind == "baseline":
                 if n != 1:
-                    raise ValueError("a second header")
+                    raise InvalidInput("a second header")
                 if rec.get("format") not in READ:
                     raise FormatError(f"{file} is a baseline of format {rec.get('format')}; this dnas-suite reads "
                                       f"formats {', '.join(map(str, READ))}: save it again with 'dnas baseline save'")
@@ -111,7 +111,7 @@ def read_baseline(path: str | os.PathLike) -> Snapshot:
             elif kind == "run":
                 key = (_group(rec), _typed(rec["seed"], int, "seed"))
                 if key in snap.runs:
-                    raise ValueError(f"a second run record of seed {key[1]}")
+                    raise InvalidInput(f"a second run record of seed {key[1]}")
                 _typed(rec["setup"], str, "setup")
                 _typed(rec["epochs_done"], int, "epochs_done")
                 for field in ("final", "cost"):
@@ -121,11 +121,11 @@ def read_baseline(path: str | os.PathLike) -> Snapshot:
                 key = (_group(rec), _typed(rec["seed"], int, "seed"))
                 arch = rec["arch"]
                 if arch is not None and not isinstance(arch, str):
-                    raise TypeError(f"arch must be a string, got {arch!r}")
+                    raise WrongType(f"arch must be a string, got {arch!r}")
                 snap.epochs.setdefault(key, []).append({"epoch": _typed(rec["epoch"], int, "epoch"), "arch": arch,
                                                         "values": _numbers(rec["values"], "values")})
             else:
-                raise ValueError(f"unknown record {kind!r}")
+                raise InvalidInput(f"unknown record {kind!r}")
         except DnasError as exc:
             if str(file) in str(exc):
                 raise
@@ -145,21 +145,21 @@ def read_baseline(path: str | os.PathLike) -> Snapshot:
 def _typed(value: Any, kind: type, name: str) -> Any:
     """``value`` when it is a ``kind`` (a bool is no int), else a TypeError naming the field."""
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise TypeError(f"{name} must be {'an' if kind is int else 'a'} {kind.__name__}, got {value!r}")
+        raise WrongType(f"{name} must be {'an' if kind is int else 'a'} {kind.__name__}, got {value!r}")
     return value
 
 
 def _group(rec: Mapping[str, Any]) -> Group:
     g = _typed(rec["group"], dict, "group")
     if set(g) != set(Group._fields):
-        raise ValueError(f"group must have the fields {', '.join(Group._fields)}")
+        raise InvalidInput(f"group must have the fields {', '.join(Group._fields)}")
     return Group(*(_typed(g[f], int if f == "epochs" else str, f"group {f}") for f in Group._fields))
 
 
 def _numbers(values: Any, name: str) -> dict[str, float]:
     for k, v in _typed(values, dict, name).items():
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise TypeError(f"{name} {k} must be a number, got {v!r}")
+            raise WrongType(f"{name} {k} must be a number, got {v!r}")
     return values
 
 

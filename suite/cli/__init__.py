@@ -13,6 +13,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
+import traceback  # noqa: E402
 from typing import Sequence  # noqa: E402
 
 from suite.errors import DnasError, NonFiniteLoss  # noqa: E402
@@ -63,16 +64,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NonFiniteLoss as exc:
         print(f"dnas: error: {exc}", file=sys.stderr)
         return 3
-    except (DnasError, ValueError, TypeError, KeyError, OSError) as exc:
-        if isinstance(exc, KeyError) and exc.args:
-            msg = str(exc.args[0])
-        elif isinstance(exc, OSError) and not isinstance(exc, DnasError):
-            msg = _os_error(exc)
-        else:
-            msg = str(exc)
+    except (DnasError, OSError) as exc:  # the user's input or machine: one line naming the thing and the fix
+        msg = _os_error(exc) if isinstance(exc, OSError) and not isinstance(exc, DnasError) else str(exc)
         print(f"dnas: error: {' '.join(msg.split()) if chr(10) in msg else msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print(f"dnas: {exc or 'interrupted'}: run the same command again to resume a conversion, or --resume "
               f"RUN_DIR for a search or evaluation", file=sys.stderr)
         return 130
+    except Exception:  # anything else is a bug of ours: keep its traceback
+        traceback.print_exc()
+        print("dnas: internal error: this is a bug in dnas-suite, not in your input; please report it with the "
+              "traceback above", file=sys.stderr)
+        return 1

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from suite.errors import InvalidInput, NotFound
+
 
 @dataclass(frozen=True)
 class ArrayDataset:
@@ -27,15 +29,15 @@ class ArrayDataset:
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
-            raise ValueError(f"ArrayDataset {self.name!r}: images must be uint8 [N,C,H,W], got "
-                             f"{self.images.dtype} {tuple(self.images.shape)}")
+            raise InvalidInput(f"ArrayDataset {self.name!r}: images must be uint8 [N,C,H,W], got "
+                               f"{self.images.dtype} {tuple(self.images.shape)}")
         if self.labels.dtype != torch.int64 or tuple(self.labels.shape) != (len(self.images),):
-            raise ValueError(f"ArrayDataset {self.name!r}: labels must be int64 [{len(self.images)}], got "
-                             f"{self.labels.dtype} {tuple(self.labels.shape)}")
+            raise InvalidInput(f"ArrayDataset {self.name!r}: labels must be int64 [{len(self.images)}], got "
+                               f"{self.labels.dtype} {tuple(self.labels.shape)}")
         channels = self.images.shape[1]
         if len(self.mean) != channels or len(self.std) != channels:
-            raise ValueError(f"ArrayDataset {self.name!r}: mean/std need {channels} entries (one per channel), "
-                             f"got {len(self.mean)}/{len(self.std)}")
+            raise InvalidInput(f"ArrayDataset {self.name!r}: mean/std need {channels} entries (one per channel), "
+                               f"got {len(self.mean)}/{len(self.std)}")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -63,5 +65,5 @@ class TrainTest:
         """The evaluation set ``name``; a one-line KeyError lists the ones this dataset has."""
         if name not in self.evals:
             hint = " (x-valid/x-test need splits_dir, --splits-dir)" if name in ("x-valid", "x-test") else ""
-            raise KeyError(f"{self.train.name} has no evaluation set {name!r}{hint}; it has {sorted(self.evals)}")
+            raise NotFound(f"{self.train.name} has no evaluation set {name!r}{hint}; it has {sorted(self.evals)}")
         return self.evals[name]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from suite.errors import FormatError, MissingFileError
+from suite.errors import FormatError, InvalidInput, MissingFileError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -72,7 +72,7 @@ class ImageFolderDataset:
     def samples(self, split: str) -> list[tuple[Path, int]]:
         """(path, class index) of every image of ``split`` ('train' or 'val'), sorted; scanned once."""
         if split not in ("train", "val"):
-            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+            raise InvalidInput(f"split must be 'train' or 'val', got {split!r}")
         if split not in self._samples:
             base = self.root / split
             if not base.is_dir():

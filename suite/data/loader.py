@@ -8,6 +8,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
+from suite.errors import InvalidInput
+
 from .arrays import ArrayDataset
 
 
@@ -53,14 +55,14 @@ class DeviceLoader:
                  seed: int, drop_last: bool = True, shuffle: bool = True, *, channels_last: bool = False,
                  dtype: torch.dtype = torch.float32, shard: tuple[int, int] = (0, 1)) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise InvalidInput(f"batch_size must be >= 1, got {batch_size}")
         if seed < 0:
-            raise ValueError(f"seed must be >= 0, got {seed}")
+            raise InvalidInput(f"seed must be >= 0, got {seed}")
         if not dtype.is_floating_point:
-            raise ValueError(f"dtype must be a floating-point torch dtype, got {dtype}")
+            raise InvalidInput(f"dtype must be a floating-point torch dtype, got {dtype}")
         if drop_last and len(dataset) < batch_size:
-            raise ValueError(f"batch_size {batch_size} exceeds the {len(dataset)} samples of {dataset.name} with "
-                             f"drop_last=True, which gives no batch: lower batch_size or pass drop_last=False")
+            raise InvalidInput(f"batch_size {batch_size} exceeds the {len(dataset)} samples of {dataset.name} with "
+                               f"drop_last=True, which gives no batch: lower batch_size or pass drop_last=False")
         self.dataset = dataset
         self.batch_size = batch_size
         self.device = torch.device(device)
@@ -82,7 +84,7 @@ class DeviceLoader:
     def set_epoch(self, epoch: int) -> None:
         """Make the next pass epoch ``epoch`` (its order and augmentation depend only on seed and epoch)."""
         if epoch < 0:
-            raise ValueError(f"epoch must be >= 0, got {epoch}")
+            raise InvalidInput(f"epoch must be >= 0, got {epoch}")
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.errors import FormatError, MissingFileError
+from suite.errors import FormatError, InvalidInput, MissingFileError
 from suite.names import DATASETS
 
 from .arrays import ArrayDataset, TrainTest
@@ -59,7 +59,7 @@ def _read_splits(splits_dir: str | os.PathLike | None, filename: str, keys: tupl
                     dataset: str) -> dict[str, np.ndarray]:
     """Read ``filename`` from ``splits_dir`` (or its ``configs/nas-benchmark``) and check its keys."""
     if splits_dir is None:
-        raise ValueError(f"{dataset} needs splits_dir (--splits-dir): the folder holding {filename} ({SPLITS_WHERE})")
+        raise InvalidInput(f"{dataset} needs splits_dir (--splits-dir): the folder holding {filename} ({SPLITS_WHERE})")
     root = Path(splits_dir).expanduser()
     candidates = [root / filename, root / "configs" / "nas-benchmark" / filename]
     path = next((c for c in candidates if c.is_file()), None)
@@ -82,12 +82,12 @@ def _pick(data: ArrayDataset, indices: np.ndarray, name: str, source: str) -> Ar
 
 def _check_name(dataset: str) -> None:
     if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+        raise InvalidInput(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
 
 
 def _need_dir(data_dir: str | os.PathLike | None, dataset: str) -> str | os.PathLike:
     if data_dir is None:
-        raise ValueError(f"{dataset} needs data_dir: the folder holding the dataset (or its parent)")
+        raise InvalidInput(f"{dataset} needs data_dir: the folder holding the dataset (or its parent)")
     return data_dir
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from suite.checks import check_int, check_mapping, check_name, check_path, check_seed, check_str
-from suite.errors import FormatError
+from suite.errors import FormatError, InvalidInput
 from suite.io import read_yaml
 
 
@@ -42,7 +42,7 @@ class RunConfig:
     def __post_init__(self, protocol_dir: str | None = None) -> None:
         if protocol_dir is not None:
             if self.splits_dir is not None and self.splits_dir != protocol_dir:
-                raise ValueError("give the split files' folder once: splits_dir (protocol_dir is its former name)")
+                raise InvalidInput("give the split files' folder once: splits_dir (protocol_dir is its former name)")
             self.splits_dir = protocol_dir
         for key in (*self.STRINGS, "device"):
             check_str(key, getattr(self, key))
@@ -90,10 +90,10 @@ class SearchConfig(RunConfig):
         known = cls.known_fields()
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown config key {unknown[0]!r}; known: {', '.join(sorted(known))} "
-                             f"(method hyperparameters go under 'hparams:')")
+            raise InvalidInput(f"unknown config key {unknown[0]!r}; known: {', '.join(sorted(known))} "
+                               f"(method hyperparameters go under 'hparams:')")
         if "method" not in data:
-            raise ValueError("the config needs 'method' (see 'dnas list methods')")
+            raise InvalidInput("the config needs 'method' (see 'dnas list methods')")
         return cls(**data)
 
     @classmethod

@@ -16,7 +16,7 @@ from typing import Any
 
 from suite import numerics
 from suite.checks import choose_threads, print_busy_note, resolve_device, using_threads, writable_dir
-from suite.errors import DnasError
+from suite.errors import DnasError, WrongType
 from suite.runstore import RunStore, open_run
 from suite.train.data import TrainData
 from suite.train.distributed import Dist, barrier, broadcast, init_distributed, is_main_process
@@ -65,7 +65,7 @@ def run_training(cfg: EvalConfig, *, progress: bool = True, stop_after: int | No
     from benchmarks.builtin import NO_BENCH, resolve_bench
 
     if not isinstance(cfg, EvalConfig):
-        raise TypeError(f"run_training takes an EvalConfig, got {type(cfg).__name__}")
+        raise WrongType(f"run_training takes an EvalConfig, got {type(cfg).__name__}")
     protocol, arch, bench, device, threads = _inputs(cfg)
     cfg = dataclasses.replace(cfg, bench=resolve_bench(cfg.bench, protocol.space) or NO_BENCH)  # the config says which
     out = writable_dir(cfg.out)

@@ -13,7 +13,7 @@ import torch
 from suite import numerics
 from suite.checks import choose_threads, print_busy_note, resolve_device, using_threads, writable_dir
 from suite.device import reset_peak_memory
-from suite.errors import DnasError, NonFiniteLoss  # noqa: F401 - NonFiniteLoss: what a failed search raises
+from suite.errors import DnasError, NonFiniteLoss, WrongType  # noqa: F401 - NonFiniteLoss: what a failed search raises
 from suite.runstore import RunStore
 
 from . import lifecycle
@@ -41,7 +41,7 @@ def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | No
     from suite.data import search_split
 
     if not isinstance(cfg, SearchConfig):
-        raise TypeError(f"run_search takes a SearchConfig, got {type(cfg).__name__}")
+        raise WrongType(f"run_search takes a SearchConfig, got {type(cfg).__name__}")
     # the space's built-in table when no --bench is given; the config records which (or 'none')
     cfg = dataclasses.replace(cfg, bench=resolve_bench(cfg.bench, cfg.space) or NO_BENCH)
     device = resolve_device(cfg.device)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from suite.errors import InvalidInput
+
 from . import nb201, sss
 from .nb201 import Arch
 from .sss import SizeArch
@@ -63,5 +65,5 @@ def get_space(name: str) -> Space:
     """The tabular encoding of a space, by name or alias (tss/topology/nb201, sss/size)."""
     entry = space_entry(name)
     if entry is None or entry.table is None:
-        raise ValueError(f"unknown space {name!r}; choose one of: tss (= nb201, topology), sss (= size)")
+        raise InvalidInput(f"unknown space {name!r}; choose one of: tss (= nb201, topology), sss (= size)")
     return entry.table

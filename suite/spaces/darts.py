@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from suite.errors import InvalidInput
+
 from .ops import DARTS_PRIMITIVES
 
 STEPS = 4
@@ -35,11 +37,11 @@ class Genotype:
         for cell in ("normal", "reduce"):
             nodes = getattr(self, f"{cell}_nodes")
             if nodes is not None and (len(nodes) != STEPS or sum(nodes) != len(getattr(self, cell))):
-                raise ValueError(f"{cell}_nodes {list(nodes)} must give {STEPS} node degrees summing to the "
-                                 f"{len(getattr(self, cell))} {cell} entries")
+                raise InvalidInput(f"{cell}_nodes {list(nodes)} must give {STEPS} node degrees summing to the "
+                                   f"{len(getattr(self, cell))} {cell} entries")
             if nodes is None and len(getattr(self, cell)) != 2 * STEPS:
-                raise ValueError(f"a genotype with {len(getattr(self, cell))} {cell} entries needs {cell}_nodes "
-                                 f"(inputs per node); the default layout has 2 per node")
+                raise InvalidInput(f"a genotype with {len(getattr(self, cell))} {cell} entries needs {cell}_nodes "
+                                   f"(inputs per node); the default layout has 2 per node")
 
     def nodes(self, cell: str) -> list[list[tuple[str, int]]]:
         """The (op, input) entries of each intermediate node of the ``normal`` or ``reduce`` cell."""
@@ -63,25 +65,25 @@ class Genotype:
         """Parse the string ``to_str`` writes (also quark0/darts's ``Genotype(...)`` repr)."""
         body = text.strip()
         if not (body.startswith("Genotype(") and body.endswith(")")):
-            raise ValueError(f"a DARTS genotype reads 'Genotype(normal=[...], normal_concat=[...], "
-                             f"reduce=[...], reduce_concat=[...])', got {text[:60]!r}")
+            raise InvalidInput(f"a DARTS genotype reads 'Genotype(normal=[...], normal_concat=[...], "
+                               f"reduce=[...], reduce_concat=[...])', got {text[:60]!r}")
         fields = {}
         try:
             call = ast.parse(body, mode="eval").body
             for kw in call.keywords:  # type: ignore[attr-defined]
                 fields[kw.arg] = ast.literal_eval(kw.value)
         except (SyntaxError, ValueError, AttributeError) as exc:
-            raise ValueError(f"malformed DARTS genotype {text[:60]!r}: {exc}") from None
+            raise InvalidInput(f"malformed DARTS genotype {text[:60]!r}: {exc}") from None
         missing = {"normal", "normal_concat", "reduce", "reduce_concat"} - set(fields)
         if missing:
-            raise ValueError(f"DARTS genotype lacks {sorted(missing)}")
+            raise InvalidInput(f"DARTS genotype lacks {sorted(missing)}")
         for cell in ("normal", "reduce"):
             for op, node in fields[cell]:
                 if op not in OPS:
-                    raise ValueError(f"unknown DARTS op {op!r}; allowed values: {list(OPS)}")
+                    raise InvalidInput(f"unknown DARTS op {op!r}; allowed values: {list(OPS)}")
         unknown = set(fields) - {"normal", "normal_concat", "reduce", "reduce_concat", "normal_nodes", "reduce_nodes"}
         if unknown:
-            raise ValueError(f"DARTS genotype has unknown field(s) {sorted(unknown)}")
+            raise InvalidInput(f"DARTS genotype has unknown field(s) {sorted(unknown)}")
         nodes = {c: tuple(int(d) for d in fields[c]) if c in fields else None for c in ("normal_nodes", "reduce_nodes")}
         return cls(tuple((op, int(n)) for op, n in fields["normal"]), tuple(fields["normal_concat"]),
                    tuple((op, int(n)) for op, n in fields["reduce"]), tuple(fields["reduce_concat"]), **nodes)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Iterator, Sequence
 
+from suite.errors import InvalidInput, WrongType
+
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 """Operation table of the space, in NATS-Bench's order (``search_space_info``)."""
 
@@ -24,8 +26,8 @@ _OP_CODE = {op: i for i, op in enumerate(OPS)}
 
 
 def _bad(token: str, reason: str) -> ValueError:
-    return ValueError(f"malformed NB201 arch string: {reason} {token!r}; "
-                      f"expected '|op~0|+|op~0|op~1|+|op~0|op~1|op~2|' with op in {list(OPS)}")
+    return InvalidInput(f"malformed NB201 arch string: {reason} {token!r}; "
+                        f"expected '|op~0|+|op~0|op~1|+|op~0|op~1|op~2|' with op in {list(OPS)}")
 
 
 @dataclass(frozen=True, order=True)
@@ -36,17 +38,17 @@ class Arch:
 
     def __post_init__(self) -> None:
         if len(self.ops) != len(EDGES):
-            raise ValueError(f"an NB201 arch has {len(EDGES)} edge ops, got {len(self.ops)}: {self.ops!r}")
+            raise InvalidInput(f"an NB201 arch has {len(EDGES)} edge ops, got {len(self.ops)}: {self.ops!r}")
         for op in self.ops:
             if op not in _OP_CODE:
-                raise ValueError(f"unknown NB201 op {op!r}; allowed values: {list(OPS)}")
+                raise InvalidInput(f"unknown NB201 op {op!r}; allowed values: {list(OPS)}")
 
     # ---- encodings -------------------------------------------------------------------
     @classmethod
     def parse(cls, text: str) -> "Arch":
         """Parse the official string; a bad token raises ValueError naming it and the allowed values."""
         if not isinstance(text, str):
-            raise TypeError(f"expected an arch string, got {type(text).__name__}")
+            raise WrongType(f"expected an arch string, got {type(text).__name__}")
         nodes = text.strip().split("+")
         if len(nodes) != NUM_NODES - 1:
             raise _bad(text, f"expected {NUM_NODES - 1} '+'-separated nodes, got {len(nodes)} in")
@@ -62,7 +64,7 @@ class Arch:
                 if not sep:
                     raise _bad(token, "edge token lacks '~':")
                 if op not in _OP_CODE:
-                    raise ValueError(f"unknown NB201 op {op!r} in token {token!r}; allowed values: {list(OPS)}")
+                    raise InvalidInput(f"unknown NB201 op {op!r} in token {token!r}; allowed values: {list(OPS)}")
                 if src != str(source):
                     raise _bad(token, f"input {source} of node {target} must read '~{source}', got")
                 ops.append(op)
@@ -78,7 +80,7 @@ class Arch:
     def from_code(cls, code: int) -> "Arch":
         """Inverse of ``code``: the position in ``itertools.product(OPS, repeat=6)``."""
         if not 0 <= code < NUM_ARCHS:
-            raise ValueError(f"NB201 code must be in [0, {NUM_ARCHS}), got {code}")
+            raise InvalidInput(f"NB201 code must be in [0, {NUM_ARCHS}), got {code}")
         ops = []
         for _ in EDGES:
             code, r = divmod(code, len(OPS))

@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from suite.errors import InvalidInput
+
 from .mixing import EdgePlan, accumulate, mix_groups
 from .nb201 import EDGES, NUM_NODES, OPS, Arch, as_arch
 from .ops import ResNetBasicblock, avg_pool_3x3
@@ -43,11 +45,11 @@ class NB201Cell(nn.Module):
                  share_sources: bool = False) -> None:
         super().__init__()
         if c % partial:
-            raise ValueError(f"channels {c} must be divisible by the partial-channel factor {partial}")
+            raise InvalidInput(f"channels {c} must be divisible by the partial-channel factor {partial}")
         self.c, self.partial, self.cp = c, partial, c // partial
         self.op_group = {op: (op_groups or {}).get(op, 0) for op in OPS}
         if any(not 0 <= g < partial for g in self.op_group.values()):
-            raise ValueError(f"op groups must be in [0, {partial}), got {op_groups}")
+            raise InvalidInput(f"op groups must be in [0, {partial}), got {op_groups}")
         self.candidates = [list(cands) for cands in candidates]
         self.bn_affine, self.bn_track, self.shared = bn_affine, bn_track, share_sources
         self.convs = nn.ModuleDict()

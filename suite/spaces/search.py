@@ -12,6 +12,8 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
+from suite.errors import InvalidInput
+
 from . import REGISTRY, darts, darts_net, nb201, space_entry, sss
 from .mixing import EdgePlan
 from .nb201_net import NB201Network
@@ -88,10 +90,10 @@ def _darts_build(num_classes: int, in_channels: int, c: int, depth: int, partial
 def _sss_build(num_classes: int, in_channels: int, c: int, depth: int, partial: int,
                op_groups: dict[str, int] | None, share_sources: bool) -> nn.Module:
     if (c, depth) != (MAX_WIDTH, sss.NUM_LAYERS) or partial != 1 or op_groups or share_sources:
-        raise ValueError(f"the sss width supernet is fixed by NATS-Bench ({sss.NUM_LAYERS} layers of at most "
-                         f"{MAX_WIDTH} channels, no partial channels or shared sources); set "
-                         f"channels={MAX_WIDTH} and depth={sss.NUM_LAYERS} (got channels={c}, "
-                         f"depth={depth}, partial={partial})")
+        raise InvalidInput(f"the sss width supernet is fixed by NATS-Bench ({sss.NUM_LAYERS} layers of at most "
+                           f"{MAX_WIDTH} channels, no partial channels or shared sources); set "
+                           f"channels={MAX_WIDTH} and depth={sss.NUM_LAYERS} (got channels={c}, "
+                           f"depth={depth}, partial={partial})")
     return SSSNetwork(None, num_classes, in_channels)
 
 
@@ -128,5 +130,5 @@ def get_search_space(name: str) -> SearchSpace:
     """The searchable view of a space, by name or alias (``suite.spaces.REGISTRY``)."""
     entry = space_entry(name)
     if entry is None or entry.name not in SEARCH_SPACES:
-        raise ValueError(f"unknown search space {name!r}; choose nb201 (= tss), darts or sss (= size)")
+        raise InvalidInput(f"unknown search space {name!r}; choose nb201 (= tss), darts or sss (= size)")
     return SEARCH_SPACES[entry.name]

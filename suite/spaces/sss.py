@@ -9,6 +9,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from suite.errors import InvalidInput, WrongType
+
 CHANNELS: tuple[int, ...] = (8, 16, 24, 32, 40, 48, 56, 64)
 NUM_LAYERS = 5
 NUM_ARCHS = len(CHANNELS) ** NUM_LAYERS
@@ -23,32 +25,32 @@ class SizeArch:
 
     def __post_init__(self) -> None:
         if len(self.channels) != NUM_LAYERS:
-            raise ValueError(f"an SSS arch has {NUM_LAYERS} channel counts, got {len(self.channels)}: "
-                             f"{self.channels!r}")
+            raise InvalidInput(f"an SSS arch has {NUM_LAYERS} channel counts, got {len(self.channels)}: "
+                               f"{self.channels!r}")
         for c in self.channels:
             if c not in _CODE:
-                raise ValueError(f"bad SSS channel count {c!r}; allowed values: {list(CHANNELS)}")
+                raise InvalidInput(f"bad SSS channel count {c!r}; allowed values: {list(CHANNELS)}")
 
     @classmethod
     def parse(cls, text: str) -> "SizeArch":
         """Parse ``C1:C2:C3:C4:C5``; a bad token raises ValueError naming it and the allowed values."""
         if not isinstance(text, str):
-            raise TypeError(f"expected an SSS string, got {type(text).__name__}")
+            raise WrongType(f"expected an SSS string, got {type(text).__name__}")
         tokens = text.strip().split(":")
         if len(tokens) != NUM_LAYERS:
-            raise ValueError(f"malformed SSS arch string {text!r}: expected {NUM_LAYERS} ':'-separated "
-                             f"channel counts from {list(CHANNELS)}, e.g. '64:64:64:64:64'")
+            raise InvalidInput(f"malformed SSS arch string {text!r}: expected {NUM_LAYERS} ':'-separated "
+                               f"channel counts from {list(CHANNELS)}, e.g. '64:64:64:64:64'")
         values = []
         for tok in tokens:
             if not tok.isdigit() or int(tok) not in _CODE:
-                raise ValueError(f"bad SSS channel token {tok!r} in {text!r}; allowed values: {list(CHANNELS)}")
+                raise InvalidInput(f"bad SSS channel token {tok!r} in {text!r}; allowed values: {list(CHANNELS)}")
             values.append(int(tok))
         return cls(tuple(values))
 
     @classmethod
     def from_code(cls, code: int) -> "SizeArch":
         if not 0 <= code < NUM_ARCHS:
-            raise ValueError(f"SSS index must be in [0, {NUM_ARCHS}), got {code}")
+            raise InvalidInput(f"SSS index must be in [0, {NUM_ARCHS}), got {code}")
         out = []
         for _ in range(NUM_LAYERS):
             code, r = divmod(code, len(CHANNELS))

@@ -21,6 +21,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pytest
 
+from suite.errors import InvalidInput
+
 COST_ORDER = ("rarts", "darts-v2", "darts-v1", "fp-darts", "pc-darts", "entrannas-dst", "entrannas",
               "ista-nas-one-stage", "ista-nas", "gdas")
 """Most expensive first (measured per step), so the worker processes finish together."""
@@ -80,7 +82,7 @@ class Searcher:
         names = [methods] if isinstance(methods, str) else list(methods)
         seeds = [int(s) for s in seeds]
         if not names or not seeds:
-            raise ValueError("dnas_search needs at least one method and one seed")
+            raise InvalidInput("dnas_search needs at least one method and one seed")
         request = {"methods": names, "seeds": seeds, "space": space, "dataset": dataset, "bench": bench,
                    "hparams": hparams or {}, "per_method": per_method or {}, "regression": regression,
                    "env": self.env}

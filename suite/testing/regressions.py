@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 import torch
 
+from suite.errors import InvalidInput
+
 REGRESSIONS = ("arch-lr-0", "freeze-arch", "random-derive")
 
 
@@ -29,7 +31,7 @@ def inject(name: str, method: str) -> Callable[[], None]:
     from methods import method_class
 
     if name not in REGRESSIONS:
-        raise ValueError(f"unknown injected regression {name!r}; choose from {', '.join(REGRESSIONS)}")
+        raise InvalidInput(f"unknown injected regression {name!r}; choose from {', '.join(REGRESSIONS)}")
     cls = method_class(method)[0]
     if name == "random-derive":
         old = cls.__dict__.get("derive")

@@ -15,6 +15,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from suite.errors import InvalidInput
 from suite.names import NATS_DATASETS
 from suite.params import Param, choice, non_negative, positive, probability, resolve
 
@@ -82,5 +83,5 @@ PROTOCOLS: dict[str, Protocol] = {
 
 def get_protocol(name: str, overrides: dict[str, Any] | None = None) -> Protocol:
     if name not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {name!r}; choose one of {', '.join(PROTOCOLS)}")
+        raise InvalidInput(f"unknown protocol {name!r}; choose one of {', '.join(PROTOCOLS)}")
     return PROTOCOLS[name].with_overrides(overrides or {})
