@@ -19,8 +19,9 @@ import numpy as np
 from suite.checks import check_int
 from suite.errors import DnasError, FormatError
 from suite.io import clean_siblings, write_json, write_npz
+from suite.names import NATS_DATASETS
 
-from . import metrics as M
+from .metrics import SPLIT_SETS, TRAIN_TOP5
 from . import nats
 from .layout import PRESENT, Source, group_dir
 from .writer import StoreBuilder, store_target
@@ -182,7 +183,7 @@ def assemble(chunk_files: list[Path], archs: list[str], space: str, out: Path, v
     try:
         slot_of = {int(i): s for s, i in enumerate(slot_indices)}
         arrays: dict[tuple[int, str], dict[str, np.ndarray]] = {}
-        order = sorted(schema, key=lambda k: (k[0], M.DATASETS.index(k[1]) if k[1] in M.DATASETS else 99))
+        order = sorted(schema, key=lambda k: (k[0], NATS_DATASETS.index(k[1]) if k[1] in NATS_DATASETS else 99))
         for key in order:
             epochs, ds = key
             g = schema[key]
@@ -220,7 +221,7 @@ def assemble(chunk_files: list[Path], archs: list[str], space: str, out: Path, v
             base = group_dir(epochs, ds)
             sets = [s for s in ("train", "x-valid", "x-test", "ori-test") if f"{s}.loss" in g["series"]]
             metrics: dict[str, Source] = {}
-            for split, set_name in M.SPLIT_SETS.get(ds, {"train": "train"}).items():
+            for split, set_name in SPLIT_SETS.get(ds, {"train": "train"}).items():
                 if set_name not in sets:
                     continue
                 metrics[f"{split}-loss"] = Source(f"{base}{set_name}.loss.npy", "value")
@@ -228,7 +229,7 @@ def assemble(chunk_files: list[Path], archs: list[str], space: str, out: Path, v
                 metrics[f"{split}-per-time"] = Source(f"{base}{set_name}.alltime.npy", "per-time")
                 metrics[f"{split}-all-time"] = Source(f"{base}{set_name}.alltime.npy", "value")
             if "train.acc5" in g["series"]:
-                metrics[M.TRAIN_TOP5] = Source(f"{base}train.acc5.npy", "value")
+                metrics[TRAIN_TOP5] = Source(f"{base}train.acc5.npy", "value")
             costs = {c: f"{base}{c}.npy" for c in ("params", "flops", "latency") if c in g["series"]}
             builder.add_group(epochs, ds, g["n_epochs"], g["seeds"], metrics, costs, sets, config.get(ds))
         for arr in arrays.values():

@@ -21,8 +21,9 @@ from suite.errors import DnasError, FormatError, InvalidInput, MissingFileError,
 from suite.io import clean_siblings
 from suite.spaces import get_space
 from suite.spaces.nb201 import OPS
+from suite.names import NATS_DATASETS
 
-from . import metrics as M
+from .metrics import dataset_hint
 from . import nats
 from .metrics import ARCH_FORMATS
 from .layout import METADATA, PRESENT, Source, group_dir
@@ -75,7 +76,7 @@ def _json_frame(data: Any, file: Path, json_key: str | None) -> pd.DataFrame:
     raise FormatError(f"{file} is neither a list of records nor a dict of records")
 
 
-def _resolve_order(space_name: str, order: str | os.PathLike | None) -> list[str]:
+def resolve_order(space_name: str, order: str | os.PathLike | None) -> list[str]:
     """Official arch strings in index order: from a NATS meta file/dir, a store, or $TORCH_HOME."""
     space = get_space(space_name)
     if space.name == "sss":  # official order is product order
@@ -228,9 +229,9 @@ def import_table(file: str | os.PathLike, *, arch_column: str, metrics: dict[str
         if not isinstance(value, bool):
             raise WrongType(f"{flag} must be True or False, got {value!r}")
     sp = get_space(space)
-    if dataset not in M.DATASETS:
-        raise InvalidInput(f"dataset {dataset!r} is not a NATS-Bench dataset; use one of {', '.join(M.DATASETS)}."
-                           + M.dataset_hint(dataset))
+    if dataset not in NATS_DATASETS:
+        raise InvalidInput(f"dataset {dataset!r} is not a NATS-Bench dataset; use one of {', '.join(NATS_DATASETS)}."
+                           + dataset_hint(dataset))
     if not metrics:
         raise InvalidInput("name at least one metric: --metric NAME=COLUMN")
     if aggregate not in ("error", "mean", "first"):
@@ -248,7 +249,7 @@ def import_table(file: str | os.PathLike, *, arch_column: str, metrics: dict[str
         raise DnasError(f"column {missing[0]!r} is not in {file}; columns: {', '.join(map(str, frame.columns))}")
     if frame.empty:
         raise DnasError(f"no rows left in {file} after --where {where}")
-    archs = _resolve_order(sp.name, order)
+    archs = resolve_order(sp.name, order)
     idx = arch_indices(frame[arch_column], arch_column, sp.name, arch_format, archs)
     values, dropped = numeric_cells(frame, metrics)
     for name, col in metrics.items():

@@ -19,7 +19,6 @@ ImageNet16-120  x-valid   x-test    ori-test
 from __future__ import annotations
 
 from suite.errors import InvalidInput
-from suite.names import NATS_DATASETS as DATASETS  # noqa: F401 - the datasets a table records
 
 SPLIT_SETS: dict[str, dict[str, str]] = {
     "cifar10-valid": {"train": "train", "valid": "x-valid", "test": "ori-test"},

@@ -14,7 +14,7 @@ import numpy as np
 
 from suite.errors import InvalidInput, NotFound, WrongType
 
-from . import metrics as M
+from .metrics import COST_KEYS, FIELDS, VALID_ACCURACY, VALTEST_ACCURACY
 from .layout import group_dir
 
 if TYPE_CHECKING:
@@ -46,14 +46,14 @@ class NatsApi:
                 pass
         for split in {m.split("-", 1)[0] for m in grp.metrics}:
             if f"{split}-loss" in grp.metrics and (f"{split}-loss" not in out or f"{split}-accuracy" not in out):
-                for f in M.FIELDS:
+                for f in FIELDS:
                     out.pop(f"{split}-{f}", None)
         return out
 
     def has_cost(self, dataset: str, epochs: int) -> bool:
         """Whether ``cost`` can answer for this dataset and schedule (a table of accuracies cannot)."""
         grp = self._group(dataset, epochs)
-        return bool(grp.costs) or any(k in grp.metrics for k in M.COST_KEYS)
+        return bool(grp.costs) or any(k in grp.metrics for k in COST_KEYS)
 
     def cost(self, arch: Any, dataset: str, epochs: int) -> dict[str, float | None]:
         """FLOPs (M), params (MB), latency (s) and time totals, as the official ``get_cost_info``."""
@@ -61,10 +61,10 @@ class NatsApi:
         grp = self._group(dataset, epochs)
         index = self.index(arch)
         if not grp.costs:  # an imported table: whatever cost columns it has
-            if not any(k in grp.metrics for k in M.COST_KEYS):
+            if not any(k in grp.metrics for k in COST_KEYS):
                 raise InvalidInput(self._table_limit(grp, "the cost (FLOPs, params, latency, times)",
                                                    "it has no cost columns"))
-            return {k: self._query(index, dataset, k, epochs) for k in M.COST_KEYS if k in grp.metrics}
+            return {k: self._query(index, dataset, k, epochs) for k in COST_KEYS if k in grp.metrics}
         slot = self._slot(index)
         present = self._present(grp)[:, slot]
         rows = [k for k in range(len(present)) if present[k]]
@@ -140,10 +140,10 @@ class NatsApi:
         seeds = [s for k, s in enumerate(grp.seeds) if present[k]]
         seed = rng.choice(seeds)
         try:
-            acc = self._query(index, source, M.VALID_ACCURACY, epochs, seed, iepoch)
+            acc = self._query(index, source, VALID_ACCURACY, epochs, seed, iepoch)
             per_time = self._query(index, source, "valid-per-time", epochs, seed, iepoch)
         except KeyError:  # valid not evaluated at iepoch: the official API falls back to valtest
-            acc = self._query(index, source, M.VALTEST_ACCURACY, epochs, seed, iepoch)
+            acc = self._query(index, source, VALTEST_ACCURACY, epochs, seed, iepoch)
             per_time = self._query(index, dataset, "valid-per-time", epochs, rng.choice(seeds), None)
         cost = self._query(index, source, "train-all-time", epochs, seed, iepoch) + per_time
         latency = self.cost(index, dataset, epochs).get("latency")

@@ -19,8 +19,9 @@ import numpy as np
 from suite.checks import check_int, check_real, check_str
 from suite.errors import FormatError, InvalidInput, MissingFileError, NotFound, WrongType
 from suite.spaces import Space, get_space
+from suite.names import NATS_DATASETS
 
-from . import metrics as M
+from .metrics import dataset_hint, default_mode
 from .base import Benchmark, Evaluation
 from .layout import ARCHS, FORMAT, FORMAT_VERSION, METADATA, PRESENT, SLOTS, Source, group_dir
 from .nats_api import NatsApi
@@ -159,7 +160,7 @@ class TabularBenchmark(NatsApi, Benchmark):
 
     def datasets(self, epochs: int | None = None) -> list[str]:
         return sorted({d for (d, e) in self._groups if epochs is None or e == epochs},
-                      key=lambda d: (M.DATASETS.index(d) if d in M.DATASETS else 99, d))
+                      key=lambda d: (NATS_DATASETS.index(d) if d in NATS_DATASETS else 99, d))
 
     def epochs_settings(self, dataset: str | None = None) -> list[int]:
         return sorted({e for (d, e) in self._groups if dataset is None or d == dataset})
@@ -180,7 +181,7 @@ class TabularBenchmark(NatsApi, Benchmark):
             pass
         if dataset not in {d for d, _ in self._groups}:
             raise InvalidInput(f"dataset {dataset!r} is not in this store; it has: {', '.join(self.datasets())}."
-                               + M.dataset_hint(dataset))
+                               + dataset_hint(dataset))
         raise InvalidInput(f"epochs={epochs!r} is not recorded for {dataset}; choose one of "
                            f"{self.epochs_settings(dataset)} (the official hp settings of this store)")
 
@@ -188,7 +189,7 @@ class TabularBenchmark(NatsApi, Benchmark):
         src = grp.metrics.get(metric)
         if src is None:
             raise InvalidInput(f"metric {metric!r} is not recorded for {grp.dataset} (epochs={grp.epochs}); "
-                               f"it has: {', '.join(grp.metrics)}." + M.dataset_hint(grp.dataset, metric))
+                               f"it has: {', '.join(grp.metrics)}." + dataset_hint(grp.dataset, metric))
         return src
 
     def _epoch(self, grp: _Group, iepoch: int | None) -> int:
@@ -407,7 +408,7 @@ class TabularBenchmark(NatsApi, Benchmark):
         for name, cap in (("flop_max", flop_max), ("param_max", param_max)):
             if cap is not None:
                 check_real(name, cap)
-        mode = mode or M.default_mode(metric)
+        mode = mode or default_mode(metric)
         if mode not in ("max", "min"):
             raise InvalidInput(f"mode must be 'max' or 'min', got {mode!r}")
         values = self._query_many("all", dataset, metric, epochs, seed, iepoch)

@@ -11,7 +11,6 @@ stops moving. Reference: iboing/ISTA-NAS (``ista_nas`` and ``ista_nas_single``).
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any

@@ -22,7 +22,7 @@ from typing import Any, Iterator, Sequence
 
 import pandas as pd
 
-from . import plots, tables
+from . import plots, stats, tables
 from .load import Results, is_lookup, load
 
 MARKER = ".dnas-report"
@@ -141,7 +141,7 @@ def rank_section(runs: pd.DataFrame) -> Section | None:
         return None
     rows = []
     for col in [c for c in tables.default_metrics(runs) if is_lookup(c)]:
-        r = tables.rank_agreement(searches["trained_test_accuracy"], searches[col])
+        r = stats.rank_agreement(searches["trained_test_accuracy"], searches[col])
         rows.append({"x": "trained test accuracy (this report's protocol)", "y": tables.label(col), **r})
     if not rows:
         return None
@@ -168,7 +168,7 @@ def benchmark_rank_section(bench_path: str, pairs: Sequence[tuple[str, str]] | N
                                        int(c.partition("@")[2].partition("/")[0])) for c in (x, y))
         except (KeyError, ValueError):
             continue
-        rows.append({"x": tables.label(x), "y": tables.label(y), **tables.rank_agreement(vx, vy)})
+        rows.append({"x": tables.label(x), "y": tables.label(y), **stats.rank_agreement(vx, vy)})
     if not rows:
         return None
     body = (f"<p>The classic proxy question on the whole table ({_e(bench.version)}, every architecture): how well "

@@ -21,12 +21,12 @@ from typing import Any, Iterator
 import pandas as pd
 
 from suite.errors import DnasError
-from suite.runstore import RunStore
+from suite.runstore import RunStore, current_names
 
 LOOKUP_SEP = "@"
 """Lookup columns read ``{dataset}@{epochs}/{metric}``, as the search runner writes them."""
 
-_VOLATILE_CONFIG = ("seed", "name", "out", "data_dir", "splits_dir", "protocol_dir", "bench", "device", "from_run")
+_VOLATILE_CONFIG = ("seed", "name", "out", "data_dir", "splits_dir", "bench", "device", "from_run")
 """Config keys that do not change what a run computes (``config_hash`` leaves them out)."""
 
 
@@ -189,6 +189,7 @@ def _read_config(path: Path) -> dict[str, Any]:
     bad = [k for k in data if not isinstance(k, str)]
     if bad:
         raise Unreadable(f"run config {file}: key {_short(bad[0])} is not a name; {fix}")
+    data = current_names(data)
     _check_keys(file, data, _CONFIG_TYPES, fix)
     kind = _kind(data)
     if kind not in RUN_KEYS:
@@ -217,7 +218,7 @@ def _resume_fix(path: Path, kind: str, status: dict[str, Any] | None) -> str:
     return f"resume the run (dnas {command} --resume {path}) or delete it"
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     """A JSON file's content, or {} where it is missing or not JSON (for readers that can do without it)."""
     try:
         return json.loads(path.read_text())

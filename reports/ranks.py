@@ -3,7 +3,7 @@
 ``rankcorr(x, y)`` answers "does x rank architectures the way y does?": Kendall's tau-b,
 Spearman's rho, Pearson's r, weighted tau and top-k precision, each with a percentile bootstrap
 interval. Point estimates and p-values are scipy's own. ``rankcorr_pairs`` runs many pairs of
-columns as one study. The bootstrap is vectorised over resamples (``reports._rank_bootstrap``).
+columns as one study. The bootstrap is vectorised over resamples (``reports.rank_bootstrap``).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from suite.errors import InvalidInput, NotFound
 
-from ._rank_bootstrap import _bootstrap, _multiplicities, _Plan, bootstrap_indices  # noqa: F401 (re-exported)
+from .rank_bootstrap import ResamplePlan, bootstrap_statistics
 
 STATISTICS = ("kendall_tau", "spearman_rho", "pearson_r", "weighted_tau")
 """The correlation statistics, in report order (top-k precisions follow)."""
@@ -240,9 +240,9 @@ def _rankcorr_groups(arrays: list[np.ndarray], pairs: list[tuple[int, int]], lab
         boot: list[dict[str, np.ndarray]] = [{} for _ in members]
         if bootstrap:
             local = [(cols.index(pairs[p][0]), cols.index(pairs[p][1])) for p in members]
-            plan = _Plan([values[c] for c in cols], local, [k for _, k in kept], weigher,
+            plan = ResamplePlan([values[c] for c in cols], local, [k for _, k in kept], weigher,
                          None if missing == "drop" else [pear[p] for p in members])
-            boot = _bootstrap(plan, bootstrap, seed, workers)
+            boot = bootstrap_statistics(plan, bootstrap, seed, workers)
         for p, b in zip(members, boot):
             i, j = pairs[p]
             notes: dict[str, Any] = {}
@@ -289,5 +289,5 @@ def _result(x: np.ndarray, y: np.ndarray, pear: np.ndarray, ks: list[tuple[float
     return RankCorr(x_name, y_name, n, dropped, stats, bootstrap, level, seed, missing, notes)
 
 
-__all__ = ["DESCRIPTIONS", "RankCorr", "STATISTICS", "Stat", "bootstrap_indices", "k_label", "rankcorr",
+__all__ = ["DESCRIPTIONS", "RankCorr", "STATISTICS", "Stat", "k_label", "rankcorr",
            "rankcorr_pairs", "resolve_k", "top_k_precision"]

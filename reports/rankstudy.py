@@ -128,7 +128,7 @@ def _open_bench(source: str):
 
 def resolve(spec: Spec, archs: list[str], space: str) -> Column:
     """The spec's values over the space's official index order ``archs``."""
-    from benchmarks import metrics as M
+    from benchmarks.metrics import default_mode
 
     if spec.kind == "bench":
         bench = _open_bench(spec.source)
@@ -138,7 +138,7 @@ def resolve(spec: Spec, archs: list[str], space: str) -> Column:
         seed: Any = int(spec.options["seed"]) if "seed" in spec.options else "mean"
         values = bench.query_many("all", spec.dataset, spec.metric, spec.epochs, seed=seed)
         try:
-            default = M.default_mode(spec.metric)
+            default = default_mode(spec.metric)
         except ValueError:
             default = "max"
         mode = spec.options.get("mode", default)

@@ -23,7 +23,7 @@ import pandas as pd
 from suite.errors import InvalidInput
 
 from .load import is_lookup
-from .stats import bootstrap_ci, interval_kind, mann_whitney, prob_improvement, rank_agreement, summarize  # noqa: F401
+from .stats import interval_kind, mann_whitney, prob_improvement, summarize
 
 GROUP = ["space", "dataset", "bench_version"]
 """A comparison is only made inside one search space, search dataset and benchmark version."""

@@ -110,6 +110,16 @@ class _Heartbeat(threading.Thread):
             self.store._beat()
 
 
+FORMER_NAMES = {"protocol_dir": "splits_dir"}
+"""Config keys that run directories of earlier versions hold, by their current names."""
+
+
+def current_names(config: dict[str, Any]) -> dict[str, Any]:
+    """A stored run config with keys of earlier versions renamed (``FORMER_NAMES``): the one place that reads
+    them. A current key given beside its former name wins."""
+    return {FORMER_NAMES.get(k, k): v for k, v in config.items()
+            if not (k in FORMER_NAMES and FORMER_NAMES[k] in config)}
+
 class RunStore:
     """Read and write one run directory."""
 
@@ -307,6 +317,7 @@ class RunStore:
     # ---- reading ----------------------------------------------------------------------------
     @property
     def config(self) -> dict[str, Any]:
+        """config.yaml, keys of earlier versions under their current names (``current_names``)."""
         file = self.path / "config.yaml"
         if not file.is_file():
             raise MissingFileError(f"{self.path} is not a run directory (no config.yaml)")
@@ -316,7 +327,7 @@ class RunStore:
             raise FormatError(f"corrupt run config {file}: {str(exc).splitlines()[0]}") from None
         if not isinstance(data, dict):
             raise FormatError(f"corrupt run config {file}: not a mapping of config keys")
-        return data
+        return current_names(data)
 
     def _raw_status(self) -> dict[str, Any]:
         try:

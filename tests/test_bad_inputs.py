@@ -176,7 +176,7 @@ def _api_cases(tss: Any, tss_dir: Path, data: Path) -> list[tuple[str, Callable[
     from benchmarks.convert import convert_nats
     from benchmarks.importer import import_table
     from suite.train.protocols import get_protocol
-    from benchmarks.training import TrainingBenchmark
+    from suite.runs.training import TrainingBenchmark
     from suite.runs import EvalConfig, run_training
     from methods import create_method
     from suite.runs import SearchConfig, run_search

@@ -9,7 +9,7 @@ from methods import create_method
 from methods.entrannas import dst_weights
 from suite.spaces import darts, darts_net, nb201
 from suite.spaces.mixing import EdgePlan
-from suite.testing import TINY, computed_darts_ops, darts_ops_needed, tiny_batch
+from suite.testing.checks import TINY, computed_darts_ops, darts_ops_needed, tiny_batch
 
 VARIANTS = [(name, space) for name in ("entrannas", "entrannas-dst") for space in ("nb201", "darts")]
 # darts with 5 cells: normal 0, 2, 4 and reduce 1, 3, so each type has Transit-cells

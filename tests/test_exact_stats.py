@@ -13,7 +13,8 @@ import pytest
 from scipy import stats
 
 from reports import stats as st
-from reports.ranks import _multiplicities, _Plan, bootstrap_indices, rankcorr
+from reports.rank_bootstrap import ResamplePlan, bootstrap_indices, multiplicities
+from reports.ranks import rankcorr
 from reports.tables import display, render
 
 SIZES = [(n_a, n_b) for n_a in range(1, 7) for n_b in range(1, 7)]
@@ -189,7 +190,7 @@ def test_every_resample_is_scipys_value_undefined_ones_included(x, y, seed):
     """Pearson r on a resample with constant x or y came out as +-1, 0 or ~1e-9 instead of NaN."""
     x, y = np.asarray(x), np.asarray(y)
     idx = bootstrap_indices(len(x), 300, seed)
-    fast = _Plan([x, y], [(0, 1)], [], None).resample_stats(_multiplicities(len(x), idx))[0]
+    fast = ResamplePlan([x, y], [(0, 1)], [], None).resample_stats(multiplicities(len(x), idx))[0]
     for b, rows in enumerate(idx):
         for name, ref in _scipy_on(x[rows], y[rows]).items():
             assert fast[name][b] == pytest.approx(ref, rel=1e-10, abs=1e-12, nan_ok=True), (name, rows)
@@ -201,7 +202,7 @@ def test_pearson_is_undefined_when_constant_on_the_rows_it_uses():
     x, y = np.array([0.1, 0.1, 0.7, 0.7, -5]), np.array([0.3, 1.1, 1.1, 0.3, 2])
     use = np.array([True, True, True, True, False])
     idx = bootstrap_indices(len(x), 300, 2)
-    fast = _Plan([x, y], [(0, 1)], [], None, [use]).resample_stats(_multiplicities(len(x), idx))[0]
+    fast = ResamplePlan([x, y], [(0, 1)], [], None, [use]).resample_stats(multiplicities(len(x), idx))[0]
     for b, rows in enumerate(idx):
         kept = rows[use[rows]]
         ref = _scipy_on(x[kept], y[kept])["pearson_r"]

@@ -9,7 +9,7 @@ from methods import create_method
 from methods.fp_darts import GATES, SUBSETS
 from suite.spaces import darts, nb201
 from suite.spaces.mixing import EdgePlan
-from suite.testing import TINY, computed_darts_ops, tiny_batch
+from suite.testing.checks import TINY, computed_darts_ops, tiny_batch
 
 NB201 = {**TINY["nb201"], "channels": 8}  # halves of 4 channels
 

@@ -12,7 +12,7 @@ from methods._sparse import lasso_fista, lasso_sklearn
 from methods.ista_nas import pick_slots
 from suite.spaces import darts
 from suite.spaces.nb201 import OPS as NB201_OPS
-from suite.testing import TINY, computed_darts_ops, darts_ops_needed, tiny_batch
+from suite.testing.checks import TINY, computed_darts_ops, darts_ops_needed, tiny_batch
 
 
 def make(name="ista-nas", space="darts", seed=0, **kw):

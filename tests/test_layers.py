@@ -23,8 +23,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "engine": (("suite.train", "suite.oneshot"), ("foundation", "parts")),
     "methods": (("methods",), ("foundation", "parts", "engine")),
     "benchmarks": (("benchmarks",), ("foundation", "parts", "engine")),
-    # the training benchmark adapts the evaluation run to the Benchmark interface, so it sits with the runs
-    "runs": (("suite.runs", "benchmarks.training"), ("foundation", "parts", "engine", "methods", "benchmarks")),
+    "runs": (("suite.runs",), ("foundation", "parts", "engine", "methods", "benchmarks")),
     "reports": (("reports",), ("foundation", "parts", "benchmarks")),
     "apps": (("suite.sweep", "suite.quickstart", "suite.testing"),
              ("foundation", "parts", "engine", "methods", "benchmarks", "runs", "reports")),
@@ -102,3 +101,43 @@ def test_the_layer_check_sees_lazy_imports(tmp_path):
     src = tmp_path / "m.py"
     src.write_text("def f():\n    from suite.cli import main\n    import reports.load\n")
     assert _imports("suite.data.m", src) == [(2, "suite.cli"), (2, "suite.cli.main"), (3, "reports.load")]
+
+
+def _private_imports(module: str, path: Path, modules: dict[str, Path]) -> list[str]:
+    """``from X import _name`` where X is another module of the package: a private name shared across modules."""
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        base = node.module or ""
+        if node.level:
+            base = ".".join(package[:len(package) - node.level + 1] + ([node.module] if node.module else []))
+        if base.split(".")[0] not in PACKAGES or base == module:
+            continue
+        for a in node.names:
+            if a.name.startswith("_") and not a.name.startswith("__") and f"{base}.{a.name}" not in modules:
+                out.append(f"{path.relative_to(ROOT)}:{node.lineno}: {module} imports {a.name} from {base}")
+    return out
+
+
+def test_no_private_name_is_imported_from_another_module():
+    """A name another module needs is public where it lives (or moves to where it is used)."""
+    modules = _modules()
+    bad = [hit for module, path in modules.items() for hit in _private_imports(module, path, modules)]
+    assert not bad, "private names imported across modules:\n  " + "\n  ".join(bad)
+
+
+def test_the_pytest_plugin_loads_without_torch():
+    """pytest loads the plugin in every session of every project the suite is installed in: importing it must
+    not import torch, the methods or the reports (they load when a test asks for a fixture)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, time; t = time.perf_counter(); import suite.testing.regress_plugin; "
+            "print(time.perf_counter() - t); print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('torch', 'methods', 'reports', 'benchmarks', 'numpy', 'pandas'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    seconds, heavy = out.stdout.splitlines()[0], out.stdout.splitlines()[1:]
+    assert heavy in ([], [""]), f"the plugin imports {heavy} at load"
+    print(f"plugin import: {float(seconds) * 1000:.0f} ms")

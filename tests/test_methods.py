@@ -7,7 +7,7 @@ from torch.func import functional_call
 
 import methods
 from methods import create_method
-from suite.testing import TINY, check_data_split, check_method_contract, one_step, same_gradients, tiny_batch
+from suite.testing.checks import TINY, check_data_split, check_method_contract, one_step, same_gradients, tiny_batch
 
 ALL = [n for n in methods.list_methods() if methods.method_class(n)[0].weight_sharing]
 """The weight-sharing methods (random search trains no supernet: tests/test_random_search.py)."""

@@ -45,7 +45,9 @@ def test_old_runs_load_and_list(old_runs):
     assert {r["status"] for r in runs.values()} == {"interrupted"}
     assert all(r["epochs_done"] == 1 for r in runs.values())
     search = open_run(old_runs / "search-v0")
-    assert search.config["protocol_dir"] is None and "method" in search.load_checkpoint()
+    assert "protocol_dir" in (old_runs / "search-v0" / "config.yaml").read_text()  # the former name on disk
+    assert search.config["splits_dir"] is None and "protocol_dir" not in search.config  # read by its current one
+    assert "method" in search.load_checkpoint()
 
 
 def test_old_search_resumes_to_the_uninterrupted_result(old_runs):
@@ -64,26 +66,29 @@ def test_old_evaluation_resumes_to_the_uninterrupted_result(old_runs):
     _same(store, "eval-v0")
 
 
-def test_protocol_dir_is_read_as_splits_dir(tmp_path):
-    """Configs, sweep files and callers of earlier versions name the split files' folder protocol_dir."""
-    from benchmarks.training import TrainingBenchmark
+def test_the_former_name_is_read_in_one_place_only(tmp_path):
+    """Only a stored run config is read with its former key names (``suite.runstore.current_names``); a config
+    the user writes, the API and the command line take the current name only."""
     from suite.runs import EvalConfig, SearchConfig
+    from suite.runstore import current_names
 
-    cfg = SearchConfig.from_dict({"method": "darts-v1", "protocol_dir": str(tmp_path)})
-    assert cfg.splits_dir == str(tmp_path)
-    assert "protocol_dir" not in cfg.record() and cfg.record()["splits_dir"] == str(tmp_path)
-    assert EvalConfig("a", "nats-12", "digits", protocol_dir="p").splits_dir == "p"
-    assert TrainingBenchmark("nats-12", protocol_dir="p").kw["splits_dir"] == "p"
-    with pytest.raises(ValueError, match="splits_dir .protocol_dir is its former name"):
-        SearchConfig("darts-v1", splits_dir="a", protocol_dir="b")
+    assert current_names({"protocol_dir": "p", "seed": 0}) == {"splits_dir": "p", "seed": 0}
+    assert current_names({"protocol_dir": "old", "splits_dir": "new"}) == {"splits_dir": "new"}
+    with pytest.raises(ValueError, match="protocol_dir"):
+        SearchConfig.from_dict({"method": "darts-v1", "protocol_dir": str(tmp_path)})
+    with pytest.raises(TypeError):
+        EvalConfig("a", "nats-12", "digits", protocol_dir="p")
 
 
-def test_cli_resume_with_the_former_protocol_dir_flag(old_runs, tmp_path, capsys):
-    """``--protocol-dir`` still works (with a note); the resumed run's config says splits_dir from then on."""
+def test_cli_resume_of_an_old_run_with_a_moved_splits_dir(old_runs, tmp_path, capsys):
+    """An old run (its config says protocol_dir) resumes with --splits-dir; its config says splits_dir from then
+    on. The former flag is gone."""
     from suite.cli import main
 
-    assert main(["search", "--resume", str(old_runs / "search-v0"), "--protocol-dir", str(tmp_path), "--json"]) == 0
-    assert "--protocol-dir is now --splits-dir" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["search", "--resume", str(old_runs / "search-v0"), "--protocol-dir", str(tmp_path)])
+    capsys.readouterr()
+    assert main(["search", "--resume", str(old_runs / "search-v0"), "--splits-dir", str(tmp_path), "--json"]) == 0
     config = open_run(old_runs / "search-v0").config
     assert config["splits_dir"] == str(tmp_path) and "protocol_dir" not in config
     assert main(["evaluate", "--resume", str(old_runs / "eval-v0"), "--splits-dir", str(tmp_path), "--json"]) == 0

@@ -8,7 +8,8 @@ import pytest
 from scipy import stats
 
 from reports import rankcorr, rankcorr_pairs
-from reports.ranks import _multiplicities, _Plan, bootstrap_indices, top_k_precision
+from reports.rank_bootstrap import ResamplePlan, bootstrap_indices, multiplicities
+from reports.ranks import top_k_precision
 
 
 def _slow_top_k(x: np.ndarray, y: np.ndarray, rows: np.ndarray, k: int) -> float:
@@ -40,9 +41,9 @@ def test_every_resample_equals_scipy_on_that_resample(n, levels, resamples):
     x = rng.integers(0, levels, n).astype(float) if levels < 10**9 else rng.normal(size=n)
     y = np.round(x + rng.normal(scale=2.0, size=n), 0 if levels < 10**9 else 6)
     ks = sorted({1, 3, max(1, n // 10)})
-    plan = _Plan([x, y], [(0, 1)], ks, None)
+    plan = ResamplePlan([x, y], [(0, 1)], ks, None)
     idx = bootstrap_indices(n, resamples, seed=3)
-    fast = plan.resample_stats(_multiplicities(n, idx))[0]
+    fast = plan.resample_stats(multiplicities(n, idx))[0]
     for b in range(len(idx)):
         xb, yb = x[idx[b]], y[idx[b]]
         for name, ref in _scipy(xb, yb).items():
@@ -65,7 +66,7 @@ def test_point_estimates_and_p_values_are_scipys(nb201_pair):
 
 def test_identity_resample_reproduces_the_point_estimates(nb201_pair):
     x, y = nb201_pair
-    plan = _Plan([x, y], [(0, 1)], [10, 781], None)
+    plan = ResamplePlan([x, y], [(0, 1)], [10, 781], None)
     one = plan.resample_stats(np.ones((len(x), 1), dtype=np.int64))[0]
     for name, ref in _scipy(x, y).items():
         assert one[name][0] == pytest.approx(ref, rel=1e-10)
@@ -170,6 +171,6 @@ def test_a_custom_weigher_is_scipys_weigher():
     r = rankcorr(x, y, bootstrap=5, weigher=weigher)
     assert r.stats["weighted_tau"].value == stats.weightedtau(x, y, weigher=weigher).statistic
     idx = bootstrap_indices(400, 5, seed=0)
-    fast = _Plan([x, y], [(0, 1)], [], weigher).resample_stats(_multiplicities(400, idx))[0]["weighted_tau"]
+    fast = ResamplePlan([x, y], [(0, 1)], [], weigher).resample_stats(multiplicities(400, idx))[0]["weighted_tau"]
     ref = [stats.weightedtau(x[i], y[i], weigher=weigher).statistic for i in idx]
     np.testing.assert_allclose(fast, ref, rtol=1e-10)

@@ -14,8 +14,8 @@ from suite.spaces.mixing import EdgePlan
 from suite.spaces.search import get_search_space
 from suite.spaces.sss import CHANNELS, SizeArch
 from suite.spaces.sss_net import BEST_CELL, SSSNetwork, subnet_state_dict, width_masks
-from suite.testing import TINY, tiny_batch
-from suite.testing.xautodl import need_xautodl
+from suite.testing.checks import TINY, tiny_batch
+from xautodl_ref import need_xautodl
 
 SSS_TINY = {"epochs": 3, "batch_size": 4, "arch_start_epoch": 0}
 PLAIN_SGD = {"momentum": 0.0, "weight_decay": 0.0, "grad_clip": 1e9, "lr": 0.1}  # the update is the formula

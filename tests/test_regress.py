@@ -374,7 +374,7 @@ def test_regress_command_against_published_numbers(tiny_runs, tmp_path, capsys):
     compared with the published 93.61; three seeds cannot reach p < 0.05 in a one-sample signed-rank test."""
     import yaml
 
-    from suite.cli import published_epochs
+    from suite.cli.regress import published_epochs
 
     epochs = published_epochs()
     assert (epochs[("darts-v1", "nb201")], epochs[("gdas", "nb201")], epochs[("pc-darts", "nb201")]) == (50, 250, 50)

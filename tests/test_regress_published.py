@@ -34,7 +34,7 @@ def test_a_published_nb201_result_is_reproduced(method, tmp_path):
     for seed in range(5):
         run_search(SearchConfig(method=method, space="nb201", dataset="cifar10", data_dir=data, splits_dir=splits,
                                 seed=seed, device="cuda", out=str(tmp_path), name=f"{method}-seed{seed}"))
-    from suite.cli import published_epochs
+    from suite.cli.regress import published_epochs
 
     runs = collect(tmp_path)
     (verdict,) = compare_published(runs, load_references(), Settings(metrics=("cifar10@200/test-accuracy",)),

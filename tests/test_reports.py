@@ -23,7 +23,7 @@ from PIL import Image
 
 import chromium
 from conftest import TSS_REL, nan_step, reference_data
-from reports import load, plots, tables
+from reports import load, plots, stats, tables
 from suite.cli import main
 
 SMALL = {"channels": 8, "depth": 1, "batch_size": 64, "epochs": 2}
@@ -138,21 +138,21 @@ def test_bootstrap_equals_scipy():
 
     x = np.array([93.1, 91.7, 92.4, 94.0, 90.2])
     for seed in (0, 7):
-        ours = tables.bootstrap_ci(x, n_resamples=4000, seed=seed)
+        ours = stats.bootstrap_ci(x, n_resamples=4000, seed=seed)
         ref = bootstrap((x,), np.mean, method="percentile", n_resamples=4000, vectorized=True,
                         rng=np.random.default_rng(seed)).confidence_interval
         assert ours == pytest.approx((ref.low, ref.high), abs=1e-12)
-    assert all(math.isnan(v) for v in tables.bootstrap_ci([93.0]))
+    assert all(math.isnan(v) for v in stats.bootstrap_ci([93.0]))
 
 
 def _exact_greater_p(a, b):
     """P(U >= observed) under the null, by enumerating every split of the pooled values."""
     pooled = np.concatenate([a, b])
-    u_obs = tables.prob_improvement(a, b) * len(a) * len(b)
+    u_obs = stats.prob_improvement(a, b) * len(a) * len(b)
     hits = total = 0
     for idx in itertools.combinations(range(len(pooled)), len(a)):
         rest = [i for i in range(len(pooled)) if i not in idx]
-        u = tables.prob_improvement(pooled[list(idx)], pooled[rest]) * len(a) * len(b)
+        u = stats.prob_improvement(pooled[list(idx)], pooled[rest]) * len(a) * len(b)
         hits += u >= u_obs - 1e-9
         total += 1
     return hits / total
@@ -164,33 +164,33 @@ def test_mann_whitney_and_probability_of_improvement(a, b):
     from scipy.stats import mannwhitneyu
 
     a, b = np.array(a), np.array(b)
-    u, p = tables.mann_whitney(a, b)
+    u, p = stats.mann_whitney(a, b)
     assert p == pytest.approx(_exact_greater_p(a, b), abs=1e-12)
     assert u == mannwhitneyu(a, b, alternative="greater").statistic
-    assert tables.prob_improvement(a, b) == pytest.approx(u / (len(a) * len(b)))
-    assert tables.prob_improvement(a, b) + tables.prob_improvement(b, a) == pytest.approx(1.0)
+    assert stats.prob_improvement(a, b) == pytest.approx(u / (len(a) * len(b)))
+    assert stats.prob_improvement(a, b) + stats.prob_improvement(b, a) == pytest.approx(1.0)
     # lower is better (cost): the same test on the negated values
-    u_low, p_low = tables.mann_whitney(a, b, higher_is_better=False)
-    assert (u_low, p_low) == pytest.approx(tables.mann_whitney(-a, -b))
-    assert tables.prob_improvement(a, b, higher_is_better=False) == pytest.approx(tables.prob_improvement(-a, -b))
+    u_low, p_low = stats.mann_whitney(a, b, higher_is_better=False)
+    assert (u_low, p_low) == pytest.approx(stats.mann_whitney(-a, -b))
+    assert stats.prob_improvement(a, b, higher_is_better=False) == pytest.approx(stats.prob_improvement(-a, -b))
 
 
 def test_two_seeds_can_never_be_significant():
-    assert tables.mann_whitney([99.0, 98.0], [1.0, 2.0])[1] == pytest.approx(1 / 6)
-    assert tables.mann_whitney([99.0], [1.0]) == pytest.approx((1.0, 0.5))  # one seed a side: scipy's exact U
+    assert stats.mann_whitney([99.0, 98.0], [1.0, 2.0])[1] == pytest.approx(1 / 6)
+    assert stats.mann_whitney([99.0], [1.0]) == pytest.approx((1.0, 0.5))  # one seed a side: scipy's exact U
 
 
 def test_summary_and_rank_agreement():
     from scipy.stats import kendalltau, spearmanr
 
-    s = tables.summarize([91.0, 94.5, 92.0], seeds=[0, 1, 2])
+    s = stats.summarize([91.0, 94.5, 92.0], seeds=[0, 1, 2])
     assert s["n"] == 3 and s["mean"] == pytest.approx(92.5) and s["std"] == pytest.approx(np.std([91, 94.5, 92],
                                                                                                     ddof=1))
     assert (s["best"], s["best_seed"], s["worst"], s["worst_seed"]) == (94.5, 1, 91.0, 0)
-    cost = tables.summarize([0.2, 0.1], seeds=[0, 1], higher_is_better=False)
+    cost = stats.summarize([0.2, 0.1], seeds=[0, 1], higher_is_better=False)
     assert (cost["best_seed"], cost["worst_seed"]) == (1, 0)
     x, y = [1.0, 2.0, 3.0, np.nan, 5.0, 4.0], [2.0, 1.0, 4.0, 3.0, 6.0, np.inf]
-    r = tables.rank_agreement(x, y)
+    r = stats.rank_agreement(x, y)
     keep = [0, 1, 2, 4]
     assert r["n"] == 4 and r["n_dropped"] == 2
     assert r["kendall_tau"] == pytest.approx(kendalltau(np.take(x, keep), np.take(y, keep)).statistic)
@@ -211,7 +211,7 @@ def test_comparison_frame(results, nb201_table):
     assert ours.loc["gdas", "mean"] == pytest.approx(values.mean())
     assert ours.loc["gdas", "std"] == pytest.approx(values.std(ddof=1))
     assert ours.loc["darts-v1", "n"] == 2 and ours.loc["darts-v1", "n_incomplete"] == 1  # the failed one
-    lo, hi = tables.bootstrap_ci(values.to_numpy(), n_resamples=2000)
+    lo, hi = stats.bootstrap_ci(values.to_numpy(), n_resamples=2000)
     assert (ours.loc["gdas", "ci_low"], ours.loc["gdas", "ci_high"]) == pytest.approx((lo, hi))
     refs = frame[(frame["row"] == "reference") & (frame["metric"] == TRUTH)].set_index("method")
     assert refs.loc["GDAS (published)", "mean"] == 93.61 and refs.loc["GDAS (published)", "std"] == 0.09

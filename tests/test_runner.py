@@ -102,10 +102,10 @@ def test_config_file_and_errors(tmp_path, capsys, shared_data):
                  "--out", str(tmp_path)]) == 2
     assert "The 'lr' parameter of darts-v1 must be > 0" in capsys.readouterr().err
     assert main(["search", "--method", "darts-v1", "--dataset", "cifar10", "--data-dir", str(tmp_path),
-                 "--protocol-dir", str(tmp_path), "--out", str(tmp_path)]) == 2
+                 "--splits-dir", str(tmp_path), "--out", str(tmp_path)]) == 2
     assert "cifar-split.txt not found" in capsys.readouterr().err
     assert main(["search", "--method", "darts-v1", "--dataset", "cifar10", "--data-dir", str(tmp_path),
-                 "--protocol-dir", str(shared_data / "nats-protocol"), "--out", str(tmp_path)]) == 2
+                 "--splits-dir", str(shared_data / "nats-protocol"), "--out", str(tmp_path)]) == 2
     assert "cifar-10-batches-py" in capsys.readouterr().err
 
 

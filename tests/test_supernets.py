@@ -152,7 +152,7 @@ def test_variable_degree_genotype_trains_in_the_evaluation_network():
 def test_entrannas_dst_darts_genotype_is_trainable():
     from methods import create_method
     from suite.spaces.darts_eval import DartsEvalNetwork
-    from suite.testing import TINY
+    from suite.testing.checks import TINY
 
     m = create_method("entrannas-dst", "darts", 10, 1, seed=0, **TINY["darts"])
     g = m.derive()
@@ -243,7 +243,7 @@ def test_polyphase_pooling_and_folded_batch_norm_helpers():
 
 @pytest.fixture(scope="module")
 def xautodl_darts_pair():
-    from suite.testing.xautodl import darts_alpha_index, load_xautodl_darts, need_xautodl, xautodl_darts
+    from xautodl_ref import darts_alpha_index, load_xautodl_darts, need_xautodl, xautodl_darts
 
     need_xautodl()
     torch.manual_seed(0)
@@ -277,7 +277,7 @@ def test_darts_supernet_is_xautodls(xautodl_darts_pair, fmt):
 
 def test_nb201_supernet_is_xautodls():
     """Loaded with XAutoDL's TinyNetworkDarts weights, our NB201 supernet gives its logits and α gradients."""
-    from suite.testing.xautodl import load_xautodl_nb201, need_xautodl, xautodl_nb201
+    from xautodl_ref import load_xautodl_nb201, need_xautodl, xautodl_nb201
 
     need_xautodl()
     torch.manual_seed(0)

@@ -217,7 +217,7 @@ def test_a_run_with_bad_input_fails_at_once_and_leaves_no_run_behind(tmp_path):
     from suite.sweep._runs import execute
 
     config = {"method": "gdas", "space": "nb201", "dataset": "digits", "seed": 0, "bench": str(tmp_path / "nope"),
-              "data_dir": None, "protocol_dir": None, "hparams": TINY}
+              "data_dir": None, "hparams": TINY}
     out = execute({"id": "r", "kind": "search", "out": str(tmp_path), "config": config, "after": None,
                    "threads": 1, "device": "cpu"})
     assert out["state"] == "failed" and out["retry"] is False and "nope" in out["reason"]  # no retry: same again

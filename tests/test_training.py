@@ -8,7 +8,7 @@ from PIL import Image
 
 from benchmarks import Benchmark
 from suite.train.protocols import PROTOCOLS, get_protocol
-from benchmarks.training import TrainingBenchmark
+from suite.runs.training import TrainingBenchmark
 from suite.runs import EvalConfig, resume_training, run_training
 from suite.train.networks import build_network
 from suite.train.schedules import learning_rate
@@ -64,7 +64,7 @@ def test_protocols_hold_the_published_settings():
 
 
 def _cfg(tmp_path, protocol, dataset, arch, root, prot=None, **over):
-    return EvalConfig(arch, protocol, dataset, data_dir=str(root), protocol_dir=str(prot) if prot else None, out=str(tmp_path),
+    return EvalConfig(arch, protocol, dataset, data_dir=str(root), splits_dir=str(prot) if prot else None, out=str(tmp_path),
                       overrides={**TINY, **over})
 
 
@@ -115,7 +115,7 @@ def test_darts_imagenet_end_to_end(tmp_path, c10):
 
 
 def test_training_benchmark_interface_and_cli(tmp_path, root, protocol, capsys):
-    bench = TrainingBenchmark("nats-12", data_dir=str(root), protocol_dir=str(protocol), out=str(tmp_path),
+    bench = TrainingBenchmark("nats-12", data_dir=str(root), splits_dir=str(protocol), out=str(tmp_path),
                               overrides={**TINY, "channels": 8, "depth": 1}, progress=False)
     assert isinstance(bench, Benchmark) and "cifar100" in bench.datasets()
     ev = bench.evaluate(A11, "cifar100", epochs=1, seed=1)

@@ -21,7 +21,7 @@ import numpy as np
 from suite.errors import DnasError
 from suite.spaces import get_space
 
-from ..importer import _resolve_order, add_table_group, arch_indices, read_table
+from ..importer import resolve_order, add_table_group, arch_indices, read_table
 from ..writer import StoreBuilder
 from . import HERE
 
@@ -58,7 +58,7 @@ def _sha256(file: Path) -> str:
 def build(data: str | os.PathLike, out: str | os.PathLike = HERE / "nb201") -> Path:
     """Write the table from the published CSVs in ``data`` (the ../shared/data folder) to ``out``."""
     data = Path(data).expanduser()
-    archs = _resolve_order("tss", data / META)
+    archs = resolve_order("tss", data / META)
     frames = {name: read_table(data / name) for name in TABLES}
     for name, frame in frames.items():
         spec = TABLES[name]

@@ -16,7 +16,7 @@ command line, the pytest plugin and scripts use):
   and every config difference. Between different fingerprints the verdict is "not replayable"
   (what differs is named), and a group whose key moved (epochs, dataset, ...) is changed.
 - **worse** (statistical): per quality metric, a one-sided Mann-Whitney U test (exact, ties
-  included: ``reports.tables.mann_whitney``) of baseline seeds against current seeds, a 95 %
+  included: ``reports.stats.mann_whitney``) of baseline seeds against current seeds, a 95 %
   percentile-bootstrap interval of the difference in means (``scipy.stats.bootstrap``) and a
   minimum effect: "worse" needs p < alpha *and* a mean change at least the minimum effect in the
   wrong direction. When the seed counts cannot reach alpha at all (2 vs 2: p >= 1/6), or

@@ -15,13 +15,13 @@ import numpy as np
 from suite.errors import DnasError
 
 from ..diagnostics import diagnose
-from ..load import _read_json, is_lookup, load
+from ..load import read_json, is_lookup, load
 
 DIGITS = 8
 """Significant digits kept of every number in a baseline (float32 results carry about 7)."""
 DERIVED_WEIGHT = "derived_weight"
 """Final-epoch statistic: the share of its edge's architecture weight each derived op holds, averaged."""
-CONFIG_IGNORED = ("seed", "name", "out", "data_dir", "splits_dir", "protocol_dir", "bench", "from_run")
+CONFIG_IGNORED = ("seed", "name", "out", "data_dir", "splits_dir", "bench", "from_run")
 """Config keys that say where a run lives, not what it computes: not compared."""
 ENV_COMPARED = ("dnas_suite", "python", "torch", "numpy", "device", "cpu_threads", "gpu", "cuda")
 """Environment fields an exact replay depends on."""
@@ -230,7 +230,7 @@ def derived_weight(space: str, arch: str, weights: str | Mapping[str, Any]) -> f
     return float(np.mean(shares)) if shares else math.nan
 
 
-def _order(key: str) -> tuple[int, str]:
+def quantity_order(key: str) -> tuple[int, str]:
     """Order of per-epoch quantities: what the epoch trained first, then what it derived, then lookups."""
     first = ["train_loss", "train_acc", "valid_loss", "valid_acc"]
     if key in first:
@@ -311,7 +311,7 @@ def collect(*paths: str | os.PathLike) -> Snapshot:
             other = snap.runs[(group, seed)]["path"]
             raise DnasError(f"two runs of {group.label()} seed {seed}: {other} and {row['path']}; a baseline holds "
                             f"one run per group and seed: name the ones to use")
-        env_all = _read_json(store.path / "environment.json")
+        env_all = read_json(store.path / "environment.json")
         env = {k: env_all[k] for k in ENV_KEPT if k in env_all}
         setup = hashlib.sha256(json.dumps([group.to_json(), config, env], sort_keys=True, default=str)
                                .encode()).hexdigest()[:12]

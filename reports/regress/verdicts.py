@@ -10,8 +10,8 @@ import pandas as pd
 
 from ..load import is_lookup
 from ..stats import bootstrap_ci
-from .snapshot import COST, DIGITS, ENV_COMPARED, Group, Settings, Snapshot, _order, higher_is_better
-from .stats import judge_metric, min_reachable_p
+from .snapshot import COST, DIGITS, ENV_COMPARED, Group, Settings, Snapshot, higher_is_better, quantity_order
+from .stats import judge_metric
 
 PASSING = ("unchanged", "not worse", "better")
 FAILING = ("changed", "worse", "insufficient seeds", "failed", "missing metric")
@@ -66,10 +66,10 @@ def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _differences(base: Mapping[str, Any], cur: Mapping[str, Any], rtol: float = 0.0, atol: float = 0.0, *,
                  exact: bool = False) -> list[str]:
-    """'KEY BASELINE -> CURRENT' for every key whose values differ (nested keys dotted), in ``_order``;
+    """'KEY BASELINE -> CURRENT' for every key whose values differ (nested keys dotted), in ``quantity_order``;
     ``exact``: settings, shown as written (10.0, not 10)."""
     fb, fc = _flat(base), _flat(cur)
-    keys = sorted(set(fb) | set(fc), key=_order)
+    keys = sorted(set(fb) | set(fc), key=quantity_order)
     show = (lambda v: "absent" if v is None else json.dumps(v, default=str)) if exact else _fmt
     return [f"{k} {show(fb.get(k))} -> {show(fc.get(k))}" for k in keys
             if not _close(fc.get(k), fb.get(k), rtol, atol)]
@@ -77,7 +77,7 @@ def _differences(base: Mapping[str, Any], cur: Mapping[str, Any], rtol: float = 
 
 def _first_difference(base: list[dict[str, Any]], cur: list[dict[str, Any]], rtol: float, atol: float
                       ) -> tuple[int | None, list[str]]:
-    """The first epoch whose records differ, and what differs there (in ``_order``)."""
+    """The first epoch whose records differ, and what differs there (in ``quantity_order``)."""
     for i in range(max(len(base), len(cur))):
         if i >= len(cur):
             return base[i]["epoch"], [f"epoch missing (the baseline has {len(base)} epochs, the run {len(cur)})"]

@@ -19,12 +19,11 @@ from typing import Sequence  # noqa: E402
 from suite.errors import DnasError, NonFiniteLoss  # noqa: E402
 
 from . import bench, doctor, listing, rankcorr, regress, report, runs, sweep  # noqa: E402
-from ._common import _Parser  # noqa: E402
-from .regress import published_epochs  # noqa: E402,F401 - part of the package's interface
+from .common import Parser  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="dnas", description="dnas-suite: differentiable NAS, evaluated on benchmarks")
+    p = Parser(prog="dnas", description="dnas-suite: differentiable NAS, evaluated on benchmarks")
     p.add_argument("--numerics", choices=("native", "portable"), default=None,
                    help="float kernels of searches and evaluations: native (fastest; exact replay on the same CPU "
                         "only) or portable (replays across CPUs, slower; README: Replay). Default: DNAS_NUMERICS, "

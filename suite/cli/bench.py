@@ -6,7 +6,7 @@ from typing import Any
 
 from suite.errors import DnasError
 
-from ._common import _arch, _count, _fmt, _pairs, _print_json, _seed, add_json
+from .common import arch_arg, count_at_least, fmt_value, parse_pairs, print_json, seed_arg, add_json
 
 
 def cmd_bench_info(args: argparse.Namespace) -> int:
@@ -18,7 +18,7 @@ def cmd_bench_info(args: argparse.Namespace) -> int:
         raise DnasError(f"{args.path} is a file: give the directory that holds the benchmarks (default $TORCH_HOME)")
     info = scan(args.path)
     if args.json:
-        _print_json(info)
+        print_json(info)
         return 0
     print(f"benchmark directory: {info['root']}" + ("" if info["exists"] else " (does not exist)"))
     if not info["found"]:
@@ -49,31 +49,31 @@ def _open(path: str):
 
 def cmd_bench_query(args: argparse.Namespace) -> int:
     b = _open(args.bench)
-    arch = _arch(args.arch)
+    arch = arch_arg(args.arch)
     if args.metric:
-        value = b.query(arch, args.dataset, args.metric, args.epochs, _seed(args.seed), args.iepoch)
+        value = b.query(arch, args.dataset, args.metric, args.epochs, seed_arg(args.seed), args.iepoch)
         result: dict[str, Any] = {args.metric: value}
     else:
-        result = b.record(arch, args.dataset, args.epochs, _seed(args.seed), args.iepoch)
+        result = b.record(arch, args.dataset, args.epochs, seed_arg(args.seed), args.iepoch)
     index = b.index(arch)
     cost = b.cost(index, args.dataset, args.epochs) if not args.metric and b.has_cost(args.dataset, args.epochs) else {}
     if args.json:
-        _print_json({"index": index, "arch": b.arch_at(index), "dataset": args.dataset, "epochs": args.epochs,
+        print_json({"index": index, "arch": b.arch_at(index), "dataset": args.dataset, "epochs": args.epochs,
                      "seed": args.seed, "iepoch": args.iepoch, "metrics": result, "cost": cost,
                      "version": b.version})
         return 0
     print(f"[{index}] {b.arch_at(index)}  ({b.version}, {args.dataset}, epochs={args.epochs}, seed={args.seed})")
     for k, v in {**result, **cost}.items():
-        print(f"  {k:<20} {_fmt(v)}")
+        print(f"  {k:<20} {fmt_value(v)}")
     return 0
 
 
 def cmd_bench_best(args: argparse.Namespace) -> int:
     b = _open(args.bench)
-    best = b.best(args.dataset, args.metric, args.epochs, seed=_seed(args.seed), mode=args.mode,
+    best = b.best(args.dataset, args.metric, args.epochs, seed=seed_arg(args.seed), mode=args.mode,
                   flop_max=args.flop_max, param_max=args.param_max)
     if args.json:
-        _print_json({"index": best.index, "arch": best.arch, "metric": args.metric, "value": best.value,
+        print_json({"index": best.index, "arch": best.arch, "metric": args.metric, "value": best.value,
                      "dataset": args.dataset, "epochs": args.epochs, "version": b.version})
     else:
         print(f"best {args.metric} on {args.dataset} (epochs={args.epochs}): {best.value:.4f}\n"
@@ -88,7 +88,7 @@ def cmd_bench_convert(args: argparse.Namespace) -> int:
                        progress=not args.json)
     summary = _open(str(out)).describe()
     if args.json:
-        _print_json(summary)
+        print_json(summary)
     else:
         print(f"wrote {out}: {summary['space']} {summary['version']}, {summary['n_with_records']}/"
               f"{summary['n_archs']} archs with records")
@@ -102,10 +102,10 @@ def cmd_bench_import(args: argparse.Namespace) -> int:
 
     from benchmarks.importer import describe_dropped
 
-    metrics = _pairs(args.metric, "--metric")
+    metrics = parse_pairs(args.metric, "--metric")
     out = import_table(args.file, arch_column=args.arch_column, metrics=metrics, dataset=args.dataset,
                        epochs=args.epochs, version=args.version, out=args.out, space=args.space,
-                       arch_format=args.arch_format, order=args.order, where=_pairs(args.where, "--where"),
+                       arch_format=args.arch_format, order=args.order, where=parse_pairs(args.where, "--where"),
                        json_key=args.json_key, aggregate=args.aggregate, overwrite=args.overwrite,
                        drop_invalid=args.drop_invalid)
     b = _open(str(out))
@@ -113,7 +113,7 @@ def cmd_bench_import(args: argparse.Namespace) -> int:
     group = next(g for g in b.meta["groups"] if (g["dataset"], g["epochs"]) == (args.dataset, args.epochs))
     dropped = group["config"]["imported"].get("dropped") or {}
     if args.json:
-        _print_json({"out": str(out), "dataset": args.dataset, "epochs": args.epochs, "archs_with_values": counts,
+        print_json({"out": str(out), "dataset": args.dataset, "epochs": args.epochs, "archs_with_values": counts,
                      "dropped": dropped})
     else:
         print(f"imported into {out} ({args.dataset}, epochs={args.epochs}, {args.version}): "
@@ -163,7 +163,7 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--nats", required=True, help="NATS-*-simple/ directory or NATS-*.pickle.pbz2 archive")
     sp.add_argument("--space", required=True, choices=["tss", "sss"])
     sp.add_argument("--out", required=True, help="store directory to create")
-    sp.add_argument("--workers", type=_count(1), help="processes (default: all cores)")
+    sp.add_argument("--workers", type=count_at_least(1), help="processes (default: all cores)")
     sp.add_argument("--overwrite", action="store_true",
                     help="replace a store already at --out (never anything else)")
     add_json(sp)
@@ -177,7 +177,7 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--metric", action="append", required=True, metavar="NAME=COLUMN",
                     help="store COLUMN as metric NAME (repeatable), e.g. test-accuracy=CIFAR10TestAccuracy200Epochs")
     sp.add_argument("--dataset", required=True)
-    sp.add_argument("--epochs", required=True, type=_count(1), help="training epochs the numbers come from")
+    sp.add_argument("--epochs", required=True, type=count_at_least(1), help="training epochs the numbers come from")
     sp.add_argument("--version", required=True, help="benchmark version tag kept beside the numbers")
     sp.add_argument("--out", required=True, help="store directory (an existing import store gains a group)")
     sp.add_argument("--space", default="tss", choices=["tss", "sss"])

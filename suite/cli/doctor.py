@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ._common import _print_json
+from .common import print_json
 
 OPTIONAL = {  # module -> (what it adds, how to get it)
     "ray": ("sweeps on a Ray cluster (dnas sweep --executor ray)", "pip install 'dnas-suite[ray]'"),
@@ -141,7 +141,7 @@ def render(report: Mapping[str, Any]) -> str:
 def cmd_doctor(args: argparse.Namespace) -> int:
     report = gather(bench_root=args.bench_dir, data_dir=args.data_dir)
     if args.json:
-        _print_json(report)
+        print_json(report)
     else:
         print(render(report), end="")
     return 0 if report["ok"] else 1

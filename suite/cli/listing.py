@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import _print_json, add_json
+from .common import print_json, add_json
 
 
 def cmd_list_methods(args: argparse.Namespace) -> int:
@@ -12,7 +12,7 @@ def cmd_list_methods(args: argparse.Namespace) -> int:
 
     names = list_methods()
     if args.json:
-        _print_json(names)
+        print_json(names)
     else:
         print("\n".join(names) if names else "no methods registered yet")
     return 0

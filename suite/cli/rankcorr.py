@@ -8,7 +8,7 @@ from typing import Any
 
 from suite.errors import DnasError
 
-from ._common import _clean, _count, _pairs, _print_json
+from .common import json_clean, count_at_least, parse_pairs, print_json
 
 
 def _top(text: str) -> int | float:
@@ -96,13 +96,13 @@ def cmd_rankcorr(args: argparse.Namespace) -> int:
     if not args.x:
         raise DnasError("give at least one --x SPEC to compare with --y (e.g. --x nb201:cifar10-valid@12/valid-accuracy)")
     specs = [parse_spec(t) for t in args.x] + [parse_spec(args.y[0])]
-    extra = {name: parse_spec(text) for name, text in _pairs(args.col, "--col").items()}
+    extra = {name: parse_spec(text) for name, text in parse_pairs(args.col, "--col").items()}
     study = build_study(specs, extra=extra, where=args.where, unique=args.unique)
     _check_sizes(args.top, pair_sizes(study, pairwise=args.pairwise, missing=args.missing), args.where)
     results = correlate(study, pairwise=args.pairwise, **_rankcorr_kwargs(args))
     plots = _rankcorr_plots(args.plot, study, results, kendall_matrix) if args.plot else []
     if args.json:
-        _print_json({"results": [r.to_dict() for r in results], "notes": study.notes, "plots": plots})
+        print_json({"results": [r.to_dict() for r in results], "notes": study.notes, "plots": plots})
     else:
         _print_rankcorr(results)
         for p in plots:
@@ -173,14 +173,14 @@ def _rankcorr_supernet(args: argparse.Namespace) -> int:
                          "valid_split": valid.name, "device": device})
     out_dir = store.path / "rankcorr"
     stem = f"supernet-n{args.sample}-seed{args.seed}" + ("-unique" if args.unique else "")
-    write_json(out_dir / f"{stem}.json", _clean(result.to_dict()))
+    write_json(out_dir / f"{stem}.json", json_clean(result.to_dict()))
     import pandas as pd
 
     with atomic_path(out_dir / f"{stem}.csv") as tmp:
         pd.DataFrame({"index": idx, "arch": study.frame["arch"].to_numpy()[idx], "supernet_accuracy": acc,
                       "y": truth[idx]}).to_csv(tmp, index=False)
     if args.json:
-        _print_json({**result.to_dict(), "files": [str(out_dir / f"{stem}.json"), str(out_dir / f"{stem}.csv")]})
+        print_json({**result.to_dict(), "files": [str(out_dir / f"{stem}.json"), str(out_dir / f"{stem}.csv")]})
     else:
         _print_rankcorr([result])
         print(f"wrote {out_dir / (stem + '.json')} and {stem}.csv")
@@ -209,9 +209,9 @@ def add_parsers(sub: Any) -> None:
                                     "nothing else runs, e.g. 'y >= y.quantile(0.9)'")
     sp.add_argument("--unique", action="store_true", help="one architecture per isomorphism class (6,466 in NB201)")
     sp.add_argument("--pairwise", action="store_true", help="every pair of the SPECs, not only each x against y")
-    sp.add_argument("--bootstrap", type=_count(0), default=1000, help="bootstrap resamples (default 1000; 0: none)")
+    sp.add_argument("--bootstrap", type=count_at_least(0), default=1000, help="bootstrap resamples (default 1000; 0: none)")
     sp.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
-    sp.add_argument("--seed", type=_count(0), default=0, help="seed of the resamples (and of --sample)")
+    sp.add_argument("--seed", type=count_at_least(0), default=0, help="seed of the resamples (and of --sample)")
     sp.add_argument("--top", action="append", metavar="K",
                     help="precision@K: a count below the rows compared, or a fraction/percentage (repeatable; "
                          "default 10, 1%%, 5%%, 10%%; a default not below the rows is skipped with a note)")
@@ -219,13 +219,13 @@ def add_parsers(sub: Any) -> None:
                     help="non-finite scores: drop the row (counted) or rank it last")
     sp.add_argument("--plot", metavar="DIR", help="write a scatter per pair and a Kendall-tau heatmap here")
     sp.add_argument("--supernet", metavar="RUN_DIR", help="x = accuracy inside this search run's final supernet")
-    sp.add_argument("--sample", type=_count(1), help="with --supernet: architectures to evaluate")
+    sp.add_argument("--sample", type=count_at_least(1), help="with --supernet: architectures to evaluate")
     sp.add_argument("--bench", help="with --supernet: benchmark of the reference (default: the run's, else the "
                                     "space's built-in table); the reference is DATASET@200/test-accuracy")
     sp.add_argument("--bn", choices=["reestimate", "batch"], default="reestimate",
                     help="with --supernet: BN statistics re-estimated per architecture on train batches (default), "
                          "or per-batch statistics as during the search")
-    sp.add_argument("--bn-batches", dest="bn_batches", type=_count(1), default=10,
+    sp.add_argument("--bn-batches", dest="bn_batches", type=count_at_least(1), default=10,
                     help="train batches for --bn reestimate")
     sp.add_argument("--device", default="auto")
     sp.add_argument("--json", action="store_true", help="machine-readable output")

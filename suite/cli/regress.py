@@ -7,7 +7,7 @@ from typing import Any
 
 from suite.errors import DnasError
 
-from ._common import _pairs, _print_json
+from .common import finite_number, parse_pairs, print_json
 
 
 def _threshold(text: str) -> float | None:
@@ -23,16 +23,6 @@ def _threshold(text: str) -> float | None:
     return value
 
 
-def _finite(text: str) -> float:
-    """An argparse type: a finite number (NaN and inf would make every comparison false)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
-
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The verdict settings the command line changes (minimum effects: added to the baseline's)."""
@@ -41,7 +31,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         changes["metrics"] = tuple(args.metric)
     if args.min_effect:
         effects = {}
-        for name, value in _pairs(args.min_effect, "--min-effect").items():
+        for name, value in parse_pairs(args.min_effect, "--min-effect").items():
             try:
                 effects[name] = float(value)
             except ValueError:
@@ -67,7 +57,7 @@ def cmd_baseline_save(args: argparse.Namespace) -> int:
     path = save_baseline(snap, args.out, settings, force=args.force)
     groups = snap.groups()
     if args.json:
-        _print_json({"baseline": str(path), "groups": [g.to_json() for g in groups], "runs": len(snap.runs),
+        print_json({"baseline": str(path), "groups": [g.to_json() for g in groups], "runs": len(snap.runs),
                      "settings": settings.to_json()})
     else:
         print(f"wrote {path}: {len(snap.runs)} runs in {len(groups)} group(s)")
@@ -100,7 +90,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
                                                               "runs": " ".join(map(str, args.runs))},
                     require_replay=args.require_replay)
     if args.json:
-        _print_json({"baseline": args.baseline, "mode": args.mode, "settings": outcome.settings.to_json(),
+        print_json({"baseline": args.baseline, "mode": args.mode, "settings": outcome.settings.to_json(),
                      "verdicts": [v.to_json() for v in outcome.verdicts], "failed": len(outcome.failed),
                      "not_replayable": len(outcome.unreplayable)})
     else:
@@ -117,7 +107,7 @@ def add_parsers(sub: Any) -> None:
         sp.add_argument("--min-effect", dest="min_effect", action="append", metavar="METRIC=VALUE",
                         help="smallest mean change the wrong way that counts as worse (default 1.0 for accuracies "
                              "in %%, 0.01 for derived_weight, else 0)")
-        sp.add_argument("--alpha", type=_finite, help="significance level of the one-sided tests (default 0.05)")
+        sp.add_argument("--alpha", type=finite_number, help="significance level of the one-sided tests (default 0.05)")
         sp.add_argument("--time-threshold", dest="time_threshold", type=_threshold, default=argparse.SUPPRESS,
                         metavar="X|off", help="relative search-time increase that counts as worse (default 1.0 = "
                                               "twice as slow: wall time on shared machines is noisy)")
@@ -149,7 +139,7 @@ def add_parsers(sub: Any) -> None:
                     help="fail when the exact replay is not possible here (runs and baseline made on different numerics "
                          "fingerprints: CPU, torch build, threads, device); default: say so and judge 'worse' only")
     settings_args(sp)
-    sp.add_argument("--rtol", type=_finite, help="relative tolerance of the changed verdict (default 1e-6)")
-    sp.add_argument("--atol", type=_finite, help="absolute tolerance of the changed verdict (default 1e-9)")
+    sp.add_argument("--rtol", type=finite_number, help="relative tolerance of the changed verdict (default 1e-6)")
+    sp.add_argument("--atol", type=finite_number, help="absolute tolerance of the changed verdict (default 1e-9)")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_regress)

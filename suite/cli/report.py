@@ -9,7 +9,7 @@ from typing import Any
 
 from suite.errors import DnasError
 
-from ._common import _print_json, add_json
+from .common import print_json, add_json
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -41,7 +41,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     for why in skipped:
         print(f"dnas: warning: {why} (listed as unreadable, left out of the statistics)", file=sys.stderr)
     if args.json:
-        _print_json({"report": str(path), "runs": len(runs), "complete": int(runs["complete"].sum()),
+        print_json({"report": str(path), "runs": len(runs), "complete": int(runs["complete"].sum()),
                      "unreadable": skipped})
     else:
         print(f"report: {path}  ({len(runs)} run{'s' * (len(runs) != 1)}, {int(runs['complete'].sum())} complete"
@@ -87,7 +87,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
                         sections=extra, force=True, forceable=False)
     failed = [r for r in results if r.get("error")]
     if args.json:
-        _print_json({"report": str(path), "runs": str(os.path.join(args.out, "runs")), "wall_time_s": wall,
+        print_json({"report": str(path), "runs": str(os.path.join(args.out, "runs")), "wall_time_s": wall,
                      "cpu_time_s": cpu, "failed": failed})
     else:
         for r in failed:

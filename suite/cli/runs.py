@@ -3,36 +3,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Any, Callable, Sequence
 
 from suite.errors import DnasError
 
-from ._common import THREADS_HELP, _count, _fmt, _pairs, _print_json, add_json
+from .common import THREADS_HELP, count_at_least, fmt_value, parse_pairs, print_json, add_json
 
 _MOVABLE = ("data_dir", "splits_dir", "bench", "threads")
 """What --resume may change: paths that moved, and the thread count."""
-
-
-class _SplitsDir(argparse.Action):
-    """``--splits-dir``; ``--protocol-dir``, its former name, still works with a note on stderr."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        if option_string == "--protocol-dir":
-            print("dnas: note: --protocol-dir is now --splits-dir (the old name still works)", file=sys.stderr)
-        setattr(namespace, self.dest, values)
 
 
 def _add_run_flags(sp: argparse.ArgumentParser, bench_help: str, default_name: str) -> None:
     """The flags of what every run has (``suite.runs.RunConfig``): data and split files, benchmark, seed,
     device, output place and name."""
     sp.add_argument("--data-dir", dest="data_dir", help="directory holding the dataset's official files")
-    sp.add_argument("--splits-dir", "--protocol-dir", dest="splits_dir", action=_SplitsDir, metavar="DIR",
-                    help="NATS-Bench split files (cifar-split.txt, ...), from AutoDL-Projects configs/nas-benchmark "
-                         "(--protocol-dir: its former name)")
+    sp.add_argument("--splits-dir", dest="splits_dir", metavar="DIR",
+                    help="NATS-Bench split files (cifar-split.txt, ...), from AutoDL-Projects configs/nas-benchmark")
     sp.add_argument("--bench", help=bench_help)
-    sp.add_argument("--seed", type=_count(0), help="run seed (default 0)")
+    sp.add_argument("--seed", type=count_at_least(0), help="run seed (default 0)")
     sp.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
     sp.add_argument("--out", help="parent directory of run directories (default runs/)")
     sp.add_argument("--name", help=f"run directory name (default: {default_name})")
@@ -57,11 +45,11 @@ def _resume_only(args: argparse.Namespace, fixed: Sequence[str], switches: Seque
 def _report_run(args: argparse.Namespace, store: Any, lines: dict[str, Any]) -> None:
     final = store.final or {}
     if args.json:
-        _print_json({"run": str(store.path), "status": store.status.get("status"), **final})
+        print_json({"run": str(store.path), "status": store.status.get("status"), **final})
         return
     print(f"run {store.path}: {store.status.get('status')}\n  arch {final.get('arch')}")
     for k, v in lines.items():
-        print(f"  {k:<40} {_fmt(v)}")
+        print(f"  {k:<40} {fmt_value(v)}")
 
 
 def _no_space(exc: OSError, command: str) -> DnasError:
@@ -118,7 +106,7 @@ def _search(args: argparse.Namespace) -> int:
         if not isinstance(hparams, dict):
             raise DnasError(f"hparams in {args.config} must be a mapping of method hyperparameters (e.g. hparams: "
                             f"{{lr: 0.025}}), got {hparams!r}")
-        hparams = {**hparams, **_pairs(args.set, "--set")}
+        hparams = {**hparams, **parse_pairs(args.set, "--set")}
         if args.epochs is not None:
             hparams["epochs"] = args.epochs
         data["hparams"] = hparams
@@ -135,7 +123,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from benchmarks.training import TrainingBenchmark
+    from suite.runs.training import TrainingBenchmark
     from suite.runstore import open_run
 
     if args.resume:
@@ -155,7 +143,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             if not arch:
                 raise DnasError(f"run {run.path} has no final architecture yet (status "
                                 f"{run.status.get('status')}): finish or resume it first")
-        overrides = _pairs(args.set, "--set")
+        overrides = parse_pairs(args.set, "--set")
         for flag in ("amp", "channels_last", "compile"):
             if getattr(args, flag):
                 overrides[flag] = True
@@ -182,7 +170,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for r in runs:
         r["diagnostics"] = _flags(r)
     if args.json:
-        _print_json(runs)
+        print_json(runs)
         return 0
     if not runs:
         print(f"no runs in {args.dir}")
@@ -227,9 +215,9 @@ def add_parsers(sub: Any) -> None:
                     help="channels-last network and inputs (default: on; it measured faster on CPU too)")
     sp.add_argument("--amp", action=argparse.BooleanOptionalAction,
                     help="bf16 autocast (default: on for CUDA, off for CPU)")
-    sp.add_argument("--epochs", type=_count(1), help="search epochs (default: the method's published setting)")
+    sp.add_argument("--epochs", type=count_at_least(1), help="search epochs (default: the method's published setting)")
     sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a method hyperparameter")
-    sp.add_argument("--threads", type=_count(1), help=THREADS_HELP)
+    sp.add_argument("--threads", type=count_at_least(1), help=THREADS_HELP)
     sp.add_argument("--resume", metavar="RUN_DIR",
                     help="continue an interrupted or killed run (refused while it runs); may take new paths")
     add_json(sp)
@@ -246,8 +234,8 @@ def add_parsers(sub: Any) -> None:
                                       "cifar10/cifar100 (darts-cifar), imagenet (darts-imagenet), digits (nats-*)")
     _add_run_flags(sp, "tabular benchmark: set its recorded numbers beside the trained ones (default for NB201 archs: "
                        "the built-in 'nb201' table; 'none': no benchmark)", "eval-protocol-dataset-seed-time")
-    sp.add_argument("--epochs", type=_count(1), help="override the protocol's epochs (a short smoke run is one flag)")
-    sp.add_argument("--threads", type=_count(1), help=THREADS_HELP)
+    sp.add_argument("--epochs", type=count_at_least(1), help="override the protocol's epochs (a short smoke run is one flag)")
+    sp.add_argument("--threads", type=count_at_least(1), help=THREADS_HELP)
     sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a protocol setting")
     sp.add_argument("--amp", action="store_true", help="bf16 autocast")
     sp.add_argument("--channels-last", dest="channels_last", action="store_true")

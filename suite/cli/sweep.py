@@ -7,13 +7,12 @@ from typing import Any
 
 from suite.errors import DnasError
 
-from ._common import _count, _pairs, _print_json
-from .regress import _finite
+from .common import count_at_least, finite_number, parse_pairs, print_json
 
 
 def _share(text: str) -> float:
     """An argparse type: a GPU share, a finite number >= 0 (NaN would pass every comparison unnoticed)."""
-    value = _finite(text)
+    value = finite_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0 (0, 1 or 1/k such as 0.5), got {text!r}")
     return value
@@ -33,7 +32,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from suite.sweep import load_sweep, run_sweep
     from suite.sweep.progress import as_json, summary
 
-    sets, eval_sets = _pairs(args.set, "--set"), _pairs(args.eval_set, "--eval-set")
+    sets, eval_sets = parse_pairs(args.set, "--set"), parse_pairs(args.eval_set, "--eval-set")
     sweep = load_sweep(words[0], out=args.out, hparams=sets, overrides=eval_sets)
     try:
         states = run_sweep(sweep, retries=args.retries, retry_failed=args.retry_failed, progress=not args.json,
@@ -52,7 +51,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                         f"{sweep.out})") from None
     bad = [rs for rs in states.values() if rs.state != "completed"]
     if args.json:
-        _print_json({"out": str(sweep.out), "runs": as_json(states)})
+        print_json({"out": str(sweep.out), "runs": as_json(states)})
     else:
         print(f"sweep {sweep.out}: {summary(states)}")
         for rs in bad:
@@ -69,14 +68,14 @@ def _sweep_status(target: str, args: argparse.Namespace) -> int:
     if Path(target).is_dir():
         sweep = read_manifest(target)
     else:
-        sweep = load_sweep(target, out=args.out, hparams=_pairs(args.set, "--set"),
-                           overrides=_pairs(args.eval_set, "--eval-set"))
+        sweep = load_sweep(target, out=args.out, hparams=parse_pairs(args.set, "--set"),
+                           overrides=parse_pairs(args.eval_set, "--eval-set"))
         if not sweep.out.is_dir():  # every run reads "queued": say why, and where it looked
             print(f"dnas: note: nothing started: the sweep's output directory {sweep.out} does not exist (a relative "
                   f"'out' is taken from the current directory; give --out to look elsewhere)", file=sys.stderr)
     states = sweep_states(sweep)
     if args.json:
-        _print_json({"out": str(sweep.out), "runs": as_json(states)})
+        print_json({"out": str(sweep.out), "runs": as_json(states)})
     else:
         print(f"sweep {sweep.out}")
         print(status_table(states))
@@ -95,8 +94,8 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--executor", choices=["local", "ray"], help="local worker processes (default) or a Ray cluster")
     sp.add_argument("--address", help="Ray cluster to join: auto (started with 'ray start') or HOST:PORT; "
                                       "default: start a local one")
-    sp.add_argument("--workers", type=_count(1), help="runs at once (local; default: one per core, or one per GPU)")
-    sp.add_argument("--cpus-per-run", dest="cpus_per_run", type=_count(1),
+    sp.add_argument("--workers", type=count_at_least(1), help="runs at once (local; default: one per core, or one per GPU)")
+    sp.add_argument("--cpus-per-run", dest="cpus_per_run", type=count_at_least(1),
                     help="CPU cores (= intra-op threads) per run (default 1 on CPU; cores / GPUs with GPUs); "
                          "a resumed run keeps the count it started with")
     sp.add_argument("--gpus-per-run", dest="gpus_per_run", type=_share,
@@ -104,7 +103,7 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--force", action="store_true",
                     help="write into an --out that is not a sweep's (a non-empty directory without sweep.json, or "
                          "one whose sweep.json is not a dnas sweep record, which is replaced)")
-    sp.add_argument("--retries", type=_count(0), help="tries again of a run that crashed or whose worker died (default 2)")
+    sp.add_argument("--retries", type=count_at_least(0), help="tries again of a run that crashed or whose worker died (default 2)")
     sp.add_argument("--retry-failed", dest="retry_failed", action="store_true",
                     help="also resume runs that failed in an earlier invocation")
     sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="a search hyperparameter for every search")

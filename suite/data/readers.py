@@ -13,7 +13,7 @@ import torch
 from suite.errors import FormatError, MissingFileError
 
 from .arrays import ArrayDataset
-from .safe_pickle import _load_pickle
+from .safe_pickle import load_pickle
 
 CIFAR10_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
 CIFAR10_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
@@ -41,7 +41,7 @@ def _entry(batch: dict, key: str, path: Path) -> Any:
 
 def _read_batch(path: Path, label_key: str, size: int, layout: str) -> tuple[np.ndarray, np.ndarray]:
     """Images [N,3,size,size] uint8 and raw labels [N] int64 of one channel-planar batch file."""
-    batch = _load_pickle(path, layout)
+    batch = load_pickle(path, layout)
     data = np.asarray(_entry(batch, "data", path))
     labels = np.asarray(_entry(batch, label_key, path))
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * size * size:

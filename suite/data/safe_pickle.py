@@ -25,7 +25,7 @@ class _BatchUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _load_pickle(path: Path, layout: str) -> dict:
+def load_pickle(path: Path, layout: str) -> dict:
     """Read one dataset pickle (Python 2 or 3); any damage is a one-line FormatError naming it."""
     try:
         with open(path, "rb") as fh:

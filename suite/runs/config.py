@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import InitVar, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,19 +31,13 @@ class RunConfig:
     out: str = "runs"
     name: str | None = None
     threads: int | None = None
-    protocol_dir: InitVar[str | None] = None
-    """The former name of ``splits_dir`` (configs of earlier versions say it), still read."""
 
     STRINGS: ClassVar[tuple[str, ...]] = ()
     """Fields that must be strings (besides ``device``)."""
     SETTINGS: ClassVar[tuple[str, str]] = ("", "")
     """The one mapping of settings (``hparams`` or ``overrides``) and an example of it."""
 
-    def __post_init__(self, protocol_dir: str | None = None) -> None:
-        if protocol_dir is not None:
-            if self.splits_dir is not None and self.splits_dir != protocol_dir:
-                raise InvalidInput("give the split files' folder once: splits_dir (protocol_dir is its former name)")
-            self.splits_dir = protocol_dir
+    def __post_init__(self) -> None:
         for key in (*self.STRINGS, "device"):
             check_str(key, getattr(self, key))
         for key in ("data_dir", "splits_dir", "bench"):
@@ -65,8 +59,8 @@ class RunConfig:
 
     @classmethod
     def known_fields(cls) -> set[str]:
-        """The keys a config may hold (``protocol_dir`` too, the former name of ``splits_dir``)."""
-        return {f.name for f in dataclasses.fields(cls)} | {"protocol_dir"}
+        """The keys a config may hold."""
+        return {f.name for f in dataclasses.fields(cls)}
 
 
 @dataclass
@@ -96,10 +90,6 @@ class SearchConfig(RunConfig):
             raise InvalidInput("the config needs 'method' (see 'dnas list methods')")
         return cls(**data)
 
-    @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> "SearchConfig":
-        return cls.from_dict(read_yaml_config(path))
-
 
 @dataclass
 class EvalConfig(RunConfig):
@@ -115,8 +105,8 @@ class EvalConfig(RunConfig):
     STRINGS: ClassVar[tuple[str, ...]] = ("arch", "protocol", "dataset")
     SETTINGS: ClassVar[tuple[str, str]] = ("overrides", "{epochs: 1, lr: 0.05}")
 
-    def __post_init__(self, protocol_dir: str | None = None) -> None:
-        super().__post_init__(protocol_dir)
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self.from_run = check_path("from_run", self.from_run)
 
 

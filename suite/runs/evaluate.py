@@ -95,14 +95,12 @@ def run_training(cfg: EvalConfig, *, progress: bool = True, stop_after: int | No
 
 def resume_training(run_dir: str | os.PathLike, *, progress: bool = True, stop_after: int | None = None,
                     data_dir: str | None = None, splits_dir: str | None = None, bench: str | None = None,
-                    threads: int | None = None, protocol_dir: str | None = None) -> RunStore:
+                    threads: int | None = None) -> RunStore:
     """Continue an evaluation from its last finished epoch; refused while another process writes it.
 
     ``data_dir``, ``splits_dir`` and ``bench`` replace paths that moved (written to the config);
-    ``threads`` replaces the recorded thread count (``protocol_dir``: the former name of ``splits_dir``).
-    Inputs are checked before the run is touched."""
-    moved = {"data_dir": data_dir, "splits_dir": splits_dir, "bench": bench, "threads": threads,
-             "protocol_dir": protocol_dir}
+    ``threads`` replaces the recorded thread count. Inputs are checked before the run is touched."""
+    moved = {"data_dir": data_dir, "splits_dir": splits_dir, "bench": bench, "threads": threads}
     store, config, changed = lifecycle.reopen(run_dir, "evaluation", moved, writer=is_main_process())
     try:
         fields = EvalConfig.known_fields()

@@ -33,8 +33,6 @@ def reopen(run_dir: str | os.PathLike, kind: str, moved: dict[str, Any], *, writ
     store = resumable(run_dir) if writer else open_run(run_dir)
     try:
         config = store.config
-        if "protocol_dir" in config:  # a run of an earlier version: the split files' folder under its former name
-            config = {("splits_dir" if k == "protocol_dir" else k): v for k, v in config.items()}
         is_eval = config.get("kind") == "evaluation"
         if kind == "search" and is_eval:
             raise DnasError(f"{store.path} is an evaluation run: resume it with 'dnas evaluate --resume'")
@@ -43,8 +41,6 @@ def reopen(run_dir: str | os.PathLike, kind: str, moved: dict[str, Any], *, writ
     except BaseException:
         store.release()
         raise
-    if moved.get("protocol_dir") is not None:  # the former name of splits_dir
-        moved = {**moved, "splits_dir": moved["protocol_dir"]}
     changed = {k: v for k, v in moved.items() if k in MOVABLE and v is not None}
     return store, {**config, **changed}, changed
 

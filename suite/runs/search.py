@@ -13,7 +13,7 @@ import torch
 from suite import numerics
 from suite.checks import choose_threads, print_busy_note, resolve_device, using_threads, writable_dir
 from suite.device import reset_peak_memory
-from suite.errors import DnasError, NonFiniteLoss, WrongType  # noqa: F401 - NonFiniteLoss: what a failed search raises
+from suite.errors import DnasError, WrongType
 from suite.runstore import RunStore
 
 from . import lifecycle
@@ -69,15 +69,13 @@ def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | No
 
 def resume_search(run_dir: str | os.PathLike, *, progress: bool = True, stop_after: int | None = None,
                   data_dir: str | None = None, splits_dir: str | None = None, bench: str | None = None,
-                  threads: int | None = None, protocol_dir: str | None = None) -> RunStore:
+                  threads: int | None = None) -> RunStore:
     """Continue a run from its last finished epoch; refused while another process writes it.
 
     ``data_dir``, ``splits_dir`` and ``bench`` replace paths that moved since the run started
     (they are written to its config); ``threads`` replaces the recorded thread count, which CPU
-    results depend on (``protocol_dir``: the former name of ``splits_dir``). Inputs are checked before the
-    run is touched."""
-    moved = {"data_dir": data_dir, "splits_dir": splits_dir, "bench": bench, "threads": threads,
-             "protocol_dir": protocol_dir}
+    results depend on. Inputs are checked before the run is touched."""
+    moved = {"data_dir": data_dir, "splits_dir": splits_dir, "bench": bench, "threads": threads}
     store, config, changed = lifecycle.reopen(run_dir, "search", moved)
     try:
         cfg = SearchConfig.from_dict({**config, "hparams": {}})

@@ -19,7 +19,7 @@ from .mixing import EdgePlan
 from .nb201_net import NB201Network
 from .sss_net import MAX_WIDTH, SSSNetwork
 
-Plans = dict[str, "EdgePlan | list[EdgePlan]"]
+Plans = dict[str, EdgePlan | list[EdgePlan]]
 
 
 @dataclass(frozen=True)

@@ -156,7 +156,7 @@ def _resume(task: dict[str, Any], path: Path) -> Any:
     with other ``--workers`` or ``--cpus-per-run`` still equals the uninterrupted run (and its
     config.yaml stays true). The log says when that differs from this worker's share."""
     cfg = task["config"]
-    moved = {k: cfg.get(k) for k in ("data_dir", "splits_dir", "bench", "protocol_dir")}  # protocol_dir: former name
+    moved = {k: cfg.get(k) for k in ("data_dir", "splits_dir", "bench")}
     recorded = _recorded_threads(path)
     if recorded is not None and recorded != int(task["threads"]):
         print(f"note: resumes with the {recorded} thread(s) it started with (this worker's share: {task['threads']})")

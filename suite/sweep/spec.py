@@ -40,8 +40,6 @@ from suite.io import read_yaml
 
 SEARCH_KEYS = ("method", "space", "dataset", "seed", "bench", "data_dir", "splits_dir", "device", "hparams", "grid")
 EVAL_KEYS = ("protocol", "dataset", "seed", "bench", "data_dir", "splits_dir", "device", "overrides", "grid")
-FORMER_NAMES = {"protocol_dir": "splits_dir"}
-"""Keys under their former names, still read."""
 CROSSED = {"method", "space", "dataset", "seed", "protocol"}
 """Keys whose list values are crossed into a grid (other keys take one value)."""
 INHERITED = ("bench", "data_dir", "splits_dir", "device")
@@ -75,9 +73,6 @@ class Sweep:
     runs: tuple[RunSpec, ...]
     source: str
     executor: dict[str, Any]
-
-    def by_id(self) -> dict[str, RunSpec]:
-        return {r.id: r for r in self.runs}
 
 
 def canonical(obj: Any) -> str:
@@ -158,16 +153,10 @@ def _known(entry: Mapping[str, Any], keys: tuple[str, ...], where: str, name: st
 def _entries(section: Any, where: str, name: str) -> list[tuple[str, Mapping[str, Any]]]:
     """A section is one grid or a list of grids: ``[(label, grid), ...]`` (keys under their current names)."""
     if isinstance(section, Mapping):
-        return [(name, _renamed(section))]
+        return [(name, section)]
     if isinstance(section, list) and section:
-        return [(f"{name}[{i}]", _renamed(e)) for i, e in enumerate(section)]
+        return [(f"{name}[{i}]", e) for i, e in enumerate(section)]
     raise DnasError(f"{where}: {name} must be a mapping (one grid) or a non-empty list of them")
-
-
-def _renamed(entry: Any) -> Any:
-    if not isinstance(entry, Mapping):
-        return entry
-    return {FORMER_NAMES.get(k, k) if FORMER_NAMES.get(k) not in entry else k: v for k, v in entry.items()}
 
 
 def _values(entry: Mapping[str, Any], key: str, where: str, name: str) -> list[Any]:

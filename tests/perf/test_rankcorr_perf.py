@@ -26,7 +26,7 @@ from scipy import stats
 
 import benchmarks
 from reports import rankcorr
-from reports.ranks import _multiplicities, _Plan, bootstrap_indices
+from reports.rank_bootstrap import ResamplePlan, bootstrap_indices, multiplicities
 from reports.rankstudy import build_study, correlate, parse_spec
 
 RESAMPLES = 1000
@@ -63,7 +63,7 @@ def scipy_loop(pair):
     t0 = time.process_time()
     slow = np.array([_scipy_resample(x[i], y[i], i) for i in idx])
     per_resample = (time.process_time() - t0) / sample
-    fast = _Plan([x, y], [(0, 1)], KS, None).resample_stats(_multiplicities(len(x), idx))[0]
+    fast = ResamplePlan([x, y], [(0, 1)], KS, None).resample_stats(multiplicities(len(x), idx))[0]
     names = ["kendall_tau", "spearman_rho", "pearson_r", "weighted_tau", *[f"k{k}" for k in KS]]
     np.testing.assert_allclose(np.stack([fast[n] for n in names], axis=1), slow, rtol=1e-10, atol=1e-12)
     return per_resample, sample

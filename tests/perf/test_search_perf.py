@@ -2,7 +2,7 @@
 
 The reference a user would otherwise run is XAutoDL (PyPI ``xautodl==1.0.0``, installed with
 ``pip install --no-deps xautodl==1.0.0``): ``TinyNetworkDarts`` on NB201 and ``NASNetworkDARTS``
-in quark0/darts's 8-cell layout in the DARTS space (``suite/testing/xautodl.py``). Ours is the
+in quark0/darts's 8-cell layout in the DARTS space (``tests/xautodl_ref.py``). Ours is the
 ``darts-v1`` method's own step as a search runs it (channels-last on CPU), loaded with the
 reference's weights and α, so both compute the same function (checked by the default tests
 and here on the first step's loss). XAutoDL runs as published (contiguous NCHW) and, for
@@ -25,7 +25,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from suite.testing.xautodl import need_xautodl
+from xautodl_ref import need_xautodl
 from tests.perf._rss import peak_rss_mb
 
 pytestmark = pytest.mark.perf
@@ -40,7 +40,7 @@ def stepper(space: str, which: str, batch: int) -> Callable[[], float]:
     The step: Adam on α from a validation batch, then SGD on w from a train batch, gradients
     clipped at 5, with the method's published settings for the space."""
     from methods import create_method
-    from suite.testing.xautodl import (darts_alpha_index, load_xautodl_darts, load_xautodl_nb201, xautodl_darts,
+    from xautodl_ref import (darts_alpha_index, load_xautodl_darts, load_xautodl_nb201, xautodl_darts,
                                    xautodl_nb201)
 
     torch.manual_seed(0)

@@ -1,4 +1,5 @@
 """The training benchmark: an architecture's worth measured by training it from scratch under a protocol.
+It lives with the run layer it drives (an evaluation is an evaluation run), not in ``benchmarks``.
 
 ``TrainingBenchmark(protocol).evaluate(arch, dataset, ...)`` shares the ``Benchmark`` interface
 with the tabular lookups; each evaluation is an evaluation run (``suite.runs.evaluate``) whose
@@ -10,10 +11,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from benchmarks.base import Benchmark, Evaluation
+from benchmarks.metrics import SPLIT_SETS
 from suite.train.protocols import get_protocol
-
-from . import metrics as M
-from .base import Benchmark, Evaluation
 
 
 class TrainingBenchmark(Benchmark):
@@ -21,16 +21,15 @@ class TrainingBenchmark(Benchmark):
 
     ``bench``: the tabular benchmark whose recorded numbers go beside the trained ones (default:
     the space's built-in table, ``"none"`` for none); ``threads``: CPU threads (default: see
-    ``suite.checks.choose_threads``); ``protocol_dir``: the former name of ``splits_dir``."""
+    ``suite.checks.choose_threads``)."""
 
     kind = "training"
 
     def __init__(self, protocol: str, *, data_dir: str | None = None, splits_dir: str | None = None,
                  device: str = "auto", out: str = "runs", overrides: dict[str, Any] | None = None,
-                 progress: bool = True, bench: str | None = None, threads: int | None = None,
-                 protocol_dir: str | None = None) -> None:
+                 progress: bool = True, bench: str | None = None, threads: int | None = None) -> None:
         self.protocol = get_protocol(protocol, overrides)
-        self.kw = {"data_dir": data_dir, "splits_dir": splits_dir or protocol_dir, "device": device, "out": out,
+        self.kw = {"data_dir": data_dir, "splits_dir": splits_dir, "device": device, "out": out,
                    "overrides": dict(overrides or {}), "bench": bench, "threads": threads}
         self.progress = progress
 
@@ -41,8 +40,8 @@ class TrainingBenchmark(Benchmark):
                  from_run: str | None = None, stop_after: int | None = None) -> Evaluation:
         """Train ``arch`` on ``dataset`` (``epochs`` replaces the protocol's); ``name`` names the run
         directory, ``from_run`` records the search run the architecture came from."""
-        from suite.runs.config import EvalConfig
-        from suite.runs.evaluate import run_training
+        from .config import EvalConfig
+        from .evaluate import run_training
 
         overrides = {**self.kw["overrides"], **({"epochs": epochs} if epochs is not None else {})}
         cfg = EvalConfig(str(arch), self.protocol.name, dataset, seed=seed, name=name, from_run=from_run,
@@ -54,7 +53,7 @@ class TrainingBenchmark(Benchmark):
                **moved: Any) -> Evaluation:
         """Continue an evaluation run from its last finished epoch (``moved``: data_dir, splits_dir,
         bench, threads that changed since it started)."""
-        from suite.runs.evaluate import resume_training
+        from .evaluate import resume_training
 
         return evaluation_of(resume_training(run_dir, progress=progress, stop_after=stop_after, **moved))
 
@@ -65,7 +64,7 @@ def evaluation_of(store: Any) -> Evaluation:
     final = store.final or {}
     dataset = final.get("dataset", store.config.get("dataset"))
     metrics = dict(final.get("metrics", {}))
-    for split, set_name in M.SPLIT_SETS.get(dataset, {}).items():
+    for split, set_name in SPLIT_SETS.get(dataset, {}).items():
         for field in ("loss", "accuracy"):
             if f"{set_name}-{field}" in metrics and split != "train":
                 metrics[f"{split}-{field}"] = metrics[f"{set_name}-{field}"]

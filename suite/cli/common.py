@@ -9,14 +9,14 @@ from typing import Any, NoReturn, Sequence
 from suite.errors import DnasError
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line too."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"dnas: error: {message} (see '{self.prog} --help')\n")
 
 
-def _pairs(items: Sequence[str] | None, flag: str) -> dict[str, str]:
+def parse_pairs(items: Sequence[str] | None, flag: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items or []:
         name, sep, value = item.partition("=")
@@ -28,7 +28,7 @@ def _pairs(items: Sequence[str] | None, flag: str) -> dict[str, str]:
     return out
 
 
-def _count(low: int) -> Any:
+def count_at_least(low: int) -> Any:
     """An argparse type: an integer >= ``low``."""
 
     def parse(text: str) -> int:
@@ -44,7 +44,7 @@ def _count(low: int) -> Any:
     return parse
 
 
-def _seed(text: str) -> str | int:
+def seed_arg(text: str) -> str | int:
     if text == "mean":
         return "mean"
     try:
@@ -53,26 +53,26 @@ def _seed(text: str) -> str | int:
         raise DnasError(f"--seed takes 'mean' or one seed such as 777, got {text!r}") from None
 
 
-def _arch(text: str) -> str | int:
+def arch_arg(text: str) -> str | int:
     return int(text) if text.isdigit() else text
 
 
-def _clean(x: Any) -> Any:
+def json_clean(x: Any) -> Any:
     """JSON-safe: NaN and inf become None."""
     if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
         return None
     if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
+        return {k: json_clean(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
+        return [json_clean(v) for v in x]
     return x
 
 
-def _print_json(obj: Any) -> None:
-    print(json.dumps(_clean(obj), indent=1))
+def print_json(obj: Any) -> None:
+    print(json.dumps(json_clean(obj), indent=1))
 
 
-def _fmt(v: Any) -> str:
+def fmt_value(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4f}"
     return "n/a" if v is None else str(v)
@@ -84,3 +84,13 @@ def add_json(sp: argparse.ArgumentParser) -> None:
 
 THREADS_HELP = ("intra-op CPU threads (default: OMP_NUM_THREADS, else the cores this process may use; recorded "
                 "in the run, and kept on --resume since CPU results depend on it). Runs sharing cores: 1")
+
+def finite_number(text: str) -> float:
+    """An argparse type: a finite number (NaN and inf would make every comparison false)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value

@@ -241,7 +241,7 @@ class _Pair:
         yc = np.where(use, y - y[use].mean(), 0.0) if use.any() else np.zeros(n)
         self.moments = np.stack([use.astype(np.float64), xc, yc, xc * xc, yc * yc, xc * yc])
 
-    def stats(self, plan: _Plan, m: np.ndarray, mf: np.ndarray, bx: _ColumnBatch, by: _ColumnBatch,
+    def stats(self, plan: ResamplePlan, m: np.ndarray, mf: np.ndarray, bx: _ColumnBatch, by: _ColumnBatch,
               buf: _Scratch) -> dict[str, np.ndarray]:
         n, hn = float(plan.n), plan.hr[0]
 
@@ -297,7 +297,7 @@ class _Pair:
             out[f"k{k}"] = self._precision(plan, k, bx, by)
         return out
 
-    def _constant(self, plan: _Plan, m: np.ndarray, bx: _ColumnBatch, by: _ColumnBatch) -> np.ndarray:
+    def _constant(self, plan: ResamplePlan, m: np.ndarray, bx: _ColumnBatch, by: _ColumnBatch) -> np.ndarray:
         """[B] whether x or y is constant on the copies Pearson r uses: then r is undefined (NaN, as scipy's
         ``pearsonr``), where the float moments would give +-1, 0 or rounding noise. Counted exactly: all of
         those copies fall in one tie run of the column."""
@@ -308,7 +308,7 @@ class _Pair:
         return np.logical_or.reduce([np.add.reduceat(used[c.order], c.runs.starts, axis=0).max(axis=0) == total
                                      for c in (plan.cols[self.i], plan.cols[self.j])])
 
-    def _precision(self, plan: _Plan, k: int, bx: _ColumnBatch, by: _ColumnBatch) -> np.ndarray:
+    def _precision(self, plan: ResamplePlan, k: int, bx: _ColumnBatch, by: _ColumnBatch) -> np.ndarray:
         """Top-k precision: a row's copies fill consecutive places of both top orders, so the copies of
         row r among the top k of each are clip(k - copies before r, 0, copies of r)."""
         cx, cy = plan.cols[self.i], plan.cols[self.j]
@@ -319,7 +319,7 @@ class _Pair:
         return np.minimum(in_x, in_y).sum(axis=0) / k
 
 
-class _Plan:
+class ResamplePlan:
     """Everything about the columns and pairs that does not change between resamples."""
 
     def __init__(self, columns: Sequence[np.ndarray], pairs: Sequence[tuple[int, int]], ks: Sequence[int],
@@ -387,7 +387,7 @@ def _starts(*cols: np.ndarray) -> np.ndarray:
     return np.nonzero(change)[0]
 
 
-def _multiplicities(n: int, idx: np.ndarray, dtype: Any = np.int64) -> np.ndarray:
+def multiplicities(n: int, idx: np.ndarray, dtype: Any = np.int64) -> np.ndarray:
     """[n, B] copies of each row in each resample (``idx`` [B, n]); one bincount per resample is
     four times faster than one over all of them."""
     out = np.empty((len(idx), n), dtype=dtype)
@@ -409,11 +409,11 @@ _SHARED: dict[str, Any] = {}
 
 def _batches_stats(batches: list[tuple[int, int]]) -> list[dict[str, np.ndarray]]:
     plan, idx, buf = _SHARED["plan"], _SHARED["idx"], _Scratch()
-    parts = [plan.resample_stats(_multiplicities(plan.n, idx[lo:hi], plan.itype), buf) for lo, hi in batches]
+    parts = [plan.resample_stats(multiplicities(plan.n, idx[lo:hi], plan.itype), buf) for lo, hi in batches]
     return [{k: np.concatenate([p[i][k] for p in parts]) for k in parts[0][i]} for i in range(len(plan.pairs))]
 
 
-def _bootstrap(plan: _Plan, resamples: int, seed: int, workers: int | None) -> list[dict[str, np.ndarray]]:
+def bootstrap_statistics(plan: ResamplePlan, resamples: int, seed: int, workers: int | None) -> list[dict[str, np.ndarray]]:
     """Every statistic of every pair on each resample; batches of resamples split over ``workers``
     forked processes (the same batches whatever the split, so the same numbers)."""
     import multiprocessing
