@@ -76,7 +76,20 @@ def scale_schedule(hp: dict[str, Any], spec: Mapping[str, Param], given: Mapping
 
 
 class Method(abc.ABC):
-    """A differentiable NAS method bound to one search space, dataset shape and seed."""
+    """A NAS method bound to one search space, dataset shape and seed.
+
+    **A method must define** ``step(train, valid)``: one search iteration on a train and a validation batch,
+    returning detached 0-d tensors (losses, accuracies). Most methods call ``bilevel_step`` (first-order
+    DARTS: an α step on the validation batch, then a weight step on the train batch) or build on
+    ``arch_step`` / ``weight_step``.
+
+    **It may override**, each with a working default: ``plans`` (how each cell mixes its edges; default
+    softmax(α)), ``arch_weights`` and ``derive`` (what the derivation reads and its rule; default the
+    space's argmax / top-2), ``extra_arch_parameters`` with ``ARCH_PARAMETERS`` (architecture parameters
+    beyond α), ``build_network``, ``make_optimizers``, ``bind_lookup``, ``epoch_metrics``, ``on_epoch_start``
+    and ``state_dict`` / ``load_state_dict``; and declare ``PARAMS``, ``SPACE_DEFAULTS``, ``EPOCH_COUNTS``.
+    The run loop reads nothing else (``suite/runs/search.py``).
+    """
 
     PARAMS: ClassVar[dict[str, Param]] = {}
     SPACE_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {"nb201": NB201_PROTOCOL, "darts": DARTS_PROTOCOL}
@@ -87,6 +100,9 @@ class Method(abc.ABC):
     """True when ``plans()`` samples (GDAS): two calls may differ even in the same state."""
     weight_sharing: ClassVar[bool] = True
     """False for a method that trains no supernet (random search): it has no losses and no update to check."""
+    ARCH_PARAMETERS: ClassVar[tuple[tuple[str, str], ...]] = (("alpha", "alphas"),)
+    """(name prefix, attribute) of each ``ParameterDict`` of architecture parameters, in optimizer order:
+    ``arch_parameters``, ``named_arch`` and checkpoints read them from here."""
     EPOCH_COUNTS: ClassVar[tuple[str, ...]] = ("arch_start_epoch",)
     """Hyperparameters that count epochs of the published schedule: ``scale_schedule`` shortens them with it."""
 
@@ -135,7 +151,8 @@ class Method(abc.ABC):
         """Hook: create architecture parameters beyond α (e.g. PC-DARTS's edge weights)."""
 
     def arch_parameters(self) -> list[nn.Parameter]:
-        return list(self.alphas.values())
+        """Every architecture parameter, in ``ARCH_PARAMETERS`` order (what the architecture optimizer steps)."""
+        return list(self.named_arch().values())
 
     def make_optimizers(self) -> tuple[Any, Any]:
         """The weight optimizer (SGD) and the architecture optimizer (Adam), as the references build them."""
@@ -156,11 +173,13 @@ class Method(abc.ABC):
         A list instead of one plan gives every cell of that type its own plan (in cell order)."""
         return {g: EdgePlan(F.softmax(a, dim=-1)) for g, a in self.alphas.items()}
 
+    @abc.abstractmethod
     def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
-        """One search iteration; returns detached 0-d tensors (losses, accuracies).
+        """One search iteration; returns detached 0-d tensors (losses, accuracies)."""
 
-        Default: first-order DARTS, an α step on the validation batch (once ``arch_start_epoch``
-        is reached), then a weight step on the train batch."""
+    def bilevel_step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
+        """First-order DARTS: an α step on the validation batch (once ``arch_start_epoch`` is reached), then a
+        weight step on the train batch."""
         out = {}
         if self.arch_active:
             out["valid_loss"], out["valid_acc"] = self.arch_step(valid)
@@ -279,8 +298,8 @@ class Method(abc.ABC):
         self.epoch = state["epoch"]
 
     def named_arch(self) -> dict[str, nn.Parameter]:
-        """Every architecture parameter by name (for checkpoints and logs)."""
-        return {f"alpha.{g}": p for g, p in self.alphas.items()}
+        """Every architecture parameter by name (``prefix.key``; for checkpoints and logs)."""
+        return {f"{prefix}.{k}": p for prefix, attr in self.ARCH_PARAMETERS for k, p in getattr(self, attr).items()}
 
     def config(self) -> dict[str, Any]:
         return {"method": self.name, "space": self.space.name, **self.hp}

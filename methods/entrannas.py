@@ -27,7 +27,7 @@ from suite.spaces import darts, nb201
 from suite.spaces.mixing import EdgePlan
 
 from . import register_method
-from .base import Method
+from .base import Batch, Method
 
 
 def dst_weights(p: torch.Tensor, beta: torch.Tensor, in_edges: list[list[int]],
@@ -69,18 +69,16 @@ class EnTranNAS(Method):
     PARAMS = {"dst": Param(False, "differentiable sparsification with learnable node thresholds (EnTranNAS-DST)", bool),
               "tau": positive("temperature of the Engine-cell's softmax, p = softmax(α / τ)", 1.0, float)}
     share_sources = True
+    ARCH_PARAMETERS = (("alpha", "alphas"), ("beta", "betas"))
+
+    def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
+        return self.bilevel_step(train, valid)
 
     def extra_arch_parameters(self) -> None:
         n_nodes = len(self.space.in_edges())
         self.betas = nn.ParameterDict({
             g: nn.Parameter(self.hp["alpha_init"] * torch.randn(n_nodes, generator=self.generator).to(self.device))
             for g in self.space.groups} if self.hp["dst"] else {})
-
-    def arch_parameters(self) -> list[nn.Parameter]:
-        return [*self.alphas.values(), *self.betas.values()]
-
-    def named_arch(self) -> dict[str, nn.Parameter]:
-        return {**super().named_arch(), **{f"beta.{g}": p for g, p in self.betas.items()}}
 
     # ---- the Engine-cell's weights and the derived sets ------------------------------------------
     def probs(self, group: str) -> torch.Tensor:

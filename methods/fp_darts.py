@@ -52,6 +52,7 @@ class FPDARTS(Method):
         space: {**PCDARTS.SPACE_DEFAULTS[space], "subset_a": a, "subset_b": b} for space, (a, b) in SUBSETS.items()
     }
     partial = 2  # K = 2 channel halves; op_groups comes from the subsets
+    ARCH_PARAMETERS = (("alpha", "alphas"), ("beta", "betas"))
 
     def build_network(self, num_classes: int, in_channels: int) -> nn.Module:
         self.subsets = self._check_subsets()
@@ -90,12 +91,6 @@ class FPDARTS(Method):
         self.gates = {g: torch.randint(len(GATES), (self.cells[g], self.space.n_edges), generator=self.generator)
                       for g in self.space.groups}
 
-    def arch_parameters(self) -> list[nn.Parameter]:
-        return [*self.alphas.values(), *self.betas.values()]
-
-    def named_arch(self) -> dict[str, nn.Parameter]:
-        return {**super().named_arch(), **{f"beta.{g}": p for g, p in self.betas.items()}}
-
     def plans(self) -> dict[str, EdgePlan | list[EdgePlan]]:
         """One plan per cell: weights sigmoid(α) on the open paths' ops (zero elsewhere), scale sigmoid(β)."""
         out = {}
@@ -115,7 +110,7 @@ class FPDARTS(Method):
     def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
         if self.hp["gate_draw"] == "step":
             self.redraw_gates()  # one draw per step, used by the α and the w step alike [choice]
-        return super().step(train, valid)
+        return self.bilevel_step(train, valid)
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "gates": {g: c.clone() for g, c in self.gates.items()}}

@@ -119,6 +119,11 @@ class ISTANAS(Method):
     PARAMS = _PARAMS
     SPACE_DEFAULTS = {"darts": _DARTS_TWO_STAGE, "nb201": _NB201}
 
+    ARCH_PARAMETERS = (("b", "b"),)
+
+    def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
+        return self.bilevel_step(train, valid)
+
     # ---- codes and their state -------------------------------------------------------------
     def extra_arch_parameters(self) -> None:
         self.alphas = nn.ParameterDict()  # no α: b is the architecture parameter
@@ -140,12 +145,6 @@ class ISTANAS(Method):
         self._cache: dict[str, tuple[bytes, np.ndarray]] = {}
         self.x = self.recovered_codes()  # the initial recovery, as the reference does before epoch 1
         self._refresh_support()
-
-    def arch_parameters(self) -> list[nn.Parameter]:
-        return list(self.b.values())
-
-    def named_arch(self) -> dict[str, nn.Parameter]:
-        return {f"b.{k}": p for k, p in self.b.items()}
 
     def solve(self, A: np.ndarray, b: np.ndarray) -> np.ndarray:
         return LASSO_SOLVERS[self.hp["solver"]](A, b, self.hp["gamma"]).x

@@ -13,7 +13,7 @@ from suite.params import positive
 from suite.spaces.mixing import EdgePlan
 
 from . import register_method
-from .base import Method
+from .base import Batch, Method
 
 
 @register_method("pc-darts")
@@ -26,6 +26,10 @@ class PCDARTS(Method):
         "darts": {**Method.SPACE_DEFAULTS["darts"], "batch_size": 256, "lr": 0.1, "lr_min": 0.0,
                   "arch_lr": 6e-4, "arch_start_epoch": 15},
     }
+    ARCH_PARAMETERS = (("alpha", "alphas"), ("beta", "betas"))
+
+    def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
+        return self.bilevel_step(train, valid)
 
     def __init__(self, *args, **kwargs) -> None:
         self.partial = int(kwargs.get("k", 4))
@@ -35,12 +39,6 @@ class PCDARTS(Method):
         self.betas = nn.ParameterDict({
             g: nn.Parameter(self.hp["alpha_init"] * torch.randn(self.space.n_edges, generator=self.generator)
                             .to(self.device)) for g in self.space.groups})
-
-    def arch_parameters(self) -> list[nn.Parameter]:
-        return [*self.alphas.values(), *self.betas.values()]
-
-    def named_arch(self) -> dict[str, nn.Parameter]:
-        return {**super().named_arch(), **{f"beta.{g}": p for g, p in self.betas.items()}}
 
     def edge_scale(self, beta: torch.Tensor) -> torch.Tensor:
         """softmax of β over the in-edges of each node."""

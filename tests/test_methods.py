@@ -240,3 +240,23 @@ def test_ista_nas_steps_scale_with_its_codes_on_nb201():
 
     m = create_method("ista-nas", "nb201", 10, 3, seed=0, device="cpu", channels=4, depth=1)
     assert m.hp["alpha_init"] == 1.0 and m.hp["arch_lr"] == pytest.approx(0.3)
+
+
+def test_the_method_contract_is_explicit():
+    """``step`` is what a method must define (abstract); everything else has a working default."""
+    from methods.base import Method
+
+    class NoStep(Method):
+        pass
+
+    with pytest.raises(TypeError, match="abstract method.*step"):
+        NoStep("no-step", "nb201", 10, 1, **TINY["nb201"])
+
+    class FirstOrder(Method):
+        def step(self, train, valid):
+            return self.bilevel_step(train, valid)
+
+    m = FirstOrder("first-order", "nb201", 10, 1, **TINY["nb201"])
+    m.on_epoch_start(0)
+    assert set(m.step(tiny_batch(0), tiny_batch(1))) == {"train_loss", "train_acc", "valid_loss", "valid_acc"}
+    assert list(m.named_arch()) == ["alpha.cell"] and m.arch_parameters() == [m.alphas["cell"]]
