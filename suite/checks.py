@@ -89,6 +89,28 @@ def check_seed(seed: Any) -> int:
     return check_int("seed", seed, low=0, high=2**31 - 1)
 
 
+def check_tokens(values: tuple[Any, ...], allowed: Any, count: int, what: str, item: str, unknown: str) -> None:
+    """``count`` values, each in ``allowed``: "an NB201 arch has 6 edge ops, got 5: (...)" or "unknown NB201 op
+    'x'; allowed values: [...]" otherwise."""
+    if len(values) != count:
+        raise InvalidInput(f"{what} has {count} {item}, got {len(values)}: {values!r}")
+    for v in values:
+        if v not in allowed:
+            raise InvalidInput(f"{unknown} {v!r}; allowed values: {list(allowed)}")
+
+
+def existing_file(path: str | os.PathLike, what: str, if_dir: str, if_missing: str) -> Path:
+    """``path`` as a file that exists; a directory or a missing file is one line ending in the fix given."""
+    from suite.errors import MissingFileError
+
+    file = Path(path)
+    if file.is_dir():
+        raise DnasError(f"{what} {file} is a directory: {if_dir}")
+    if not file.exists():
+        raise MissingFileError(f"{what} {file} does not exist: {if_missing}")
+    return file
+
+
 def _read_only(path: Path) -> bool:
     try:
         return bool(os.statvfs(path).f_flag & os.ST_RDONLY)

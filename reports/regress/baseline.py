@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from suite.errors import DnasError, FormatError, InvalidInput, MissingFileError, WrongType
+from suite.checks import existing_file
+from suite.errors import DnasError, FormatError, InvalidInput, WrongType
 
 from .snapshot import Group, Settings, Snapshot, available_scores
 
@@ -69,12 +70,8 @@ def save_baseline(snap: Snapshot, path: str | os.PathLike, settings: Settings | 
 def read_baseline(path: str | os.PathLike) -> Snapshot:
     """Read a baseline file written by ``save_baseline``; anything cut, edited out of shape or of the wrong
     type is a one-line error naming the line."""
-    file = Path(path)
-    if file.is_dir():
-        raise DnasError(f"baseline {file} is a directory: name the baseline file ('dnas baseline save RUNS --out "
-                        f"FILE' writes one)")
-    if not file.is_file():
-        raise MissingFileError(f"baseline {file} does not exist: write one with 'dnas baseline save RUNS --out {file}'")
+    file = existing_file(path, "baseline", "name the baseline file ('dnas baseline save RUNS --out FILE' writes one)",
+                         f"write one with 'dnas baseline save RUNS --out {path}'")
     try:
         lines = file.read_text().splitlines()
     except UnicodeDecodeError:

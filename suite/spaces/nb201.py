@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Iterator, Sequence
 
+from suite.checks import check_tokens
 from suite.errors import InvalidInput, WrongType
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -37,11 +38,7 @@ class Arch:
     ops: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        if len(self.ops) != len(EDGES):
-            raise InvalidInput(f"an NB201 arch has {len(EDGES)} edge ops, got {len(self.ops)}: {self.ops!r}")
-        for op in self.ops:
-            if op not in _OP_CODE:
-                raise InvalidInput(f"unknown NB201 op {op!r}; allowed values: {list(OPS)}")
+        check_tokens(self.ops, OPS, len(EDGES), "an NB201 arch", "edge ops", "unknown NB201 op")
 
     # ---- encodings -------------------------------------------------------------------
     @classmethod

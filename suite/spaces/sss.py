@@ -9,6 +9,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from suite.checks import check_tokens
 from suite.errors import InvalidInput, WrongType
 
 CHANNELS: tuple[int, ...] = (8, 16, 24, 32, 40, 48, 56, 64)
@@ -24,12 +25,7 @@ class SizeArch:
     channels: tuple[int, ...]
 
     def __post_init__(self) -> None:
-        if len(self.channels) != NUM_LAYERS:
-            raise InvalidInput(f"an SSS arch has {NUM_LAYERS} channel counts, got {len(self.channels)}: "
-                               f"{self.channels!r}")
-        for c in self.channels:
-            if c not in _CODE:
-                raise InvalidInput(f"bad SSS channel count {c!r}; allowed values: {list(CHANNELS)}")
+        check_tokens(self.channels, CHANNELS, NUM_LAYERS, "an SSS arch", "channel counts", "bad SSS channel count")
 
     @classmethod
     def parse(cls, text: str) -> "SizeArch":

@@ -35,6 +35,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from suite.checks import existing_file
 from suite.errors import DnasError
 from suite.io import read_yaml
 
@@ -88,14 +89,8 @@ def run_hash(identity: Mapping[str, Any]) -> str:
 
 def read_spec(path: str | os.PathLike) -> dict[str, Any]:
     """The YAML file as a mapping; a missing file, a directory, bad YAML or a key given twice is one line."""
-    from suite.errors import MissingFileError
-
-    file = Path(path)
-    if file.is_dir():
-        raise DnasError(f"sweep spec {file} is a directory: give the sweep's YAML file (to see what a sweep wrote "
-                        f"there: dnas sweep status {file})")
-    if not file.exists():
-        raise MissingFileError(f"sweep spec {file} does not exist: give the path of the sweep's YAML file")
+    file = existing_file(path, "sweep spec", f"give the sweep's YAML file (to see what a sweep wrote there: dnas "
+                         f"sweep status {path})", "give the path of the sweep's YAML file")
     data = read_yaml(file, "sweep spec", unique_keys=True)
     if not isinstance(data, dict):
         raise DnasError(f"{file}: a sweep spec is a mapping with 'search:' (and optionally 'evaluate:', 'out:')")
