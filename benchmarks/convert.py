@@ -158,7 +158,7 @@ def _parse_key(key: str) -> tuple[int, str, int, str] | None:
 def assemble(chunk_files: list[Path], archs: list[str], space: str, out: Path, version: str,
              source: dict[str, Any], progress: bool = True) -> Path:
     """Build the store from flattened chunks (see ``_flatten_chunk``)."""
-    from suite.spaces import get_space
+    from suite.spaces import get_tabular_space
 
     schema: dict[tuple[int, str], dict[str, Any]] = {}
     indices: list[np.ndarray] = []
@@ -179,7 +179,7 @@ def assemble(chunk_files: list[Path], archs: list[str], space: str, out: Path, v
                                           f"({g['n_epochs']} vs {n})")
                     g["n_epochs"] = n
     slot_indices = np.sort(np.concatenate(indices)) if indices else np.zeros(0, dtype=np.int64)
-    builder = StoreBuilder(out, get_space(space), version, archs, slot_indices, source)
+    builder = StoreBuilder(out, get_tabular_space(space), version, archs, slot_indices, source)
     try:
         slot_of = {int(i): s for s, i in enumerate(slot_indices)}
         arrays: dict[tuple[int, str], dict[str, np.ndarray]] = {}

@@ -19,7 +19,7 @@ import pandas as pd
 from suite.checks import check_int, check_mapping, check_path, check_str
 from suite.errors import DnasError, FormatError, InvalidInput, MissingFileError, WrongType
 from suite.io import clean_siblings
-from suite.spaces import get_space
+from suite.spaces import get_tabular_space
 from suite.spaces.nb201 import OPS
 from suite.names import NATS_DATASETS
 
@@ -78,7 +78,7 @@ def _json_frame(data: Any, file: Path, json_key: str | None) -> pd.DataFrame:
 
 def resolve_order(space_name: str, order: str | os.PathLike | None) -> list[str]:
     """Official arch strings in index order: from a NATS meta file/dir, a store, or $TORCH_HOME."""
-    space = get_space(space_name)
+    space = get_tabular_space(space_name)
     if space.name == "sss":  # official order is product order
         return [space.from_code(i).to_str() for i in range(space.num_archs)]
     candidates = [Path(order).expanduser()] if order else []
@@ -129,7 +129,7 @@ def _to_ops(value: Any, table: Sequence[str], positions: Sequence[int]) -> str:
 
 def arch_indices(values: pd.Series, column: str, space_name: str, arch_format: str, archs: list[str]) -> np.ndarray:
     """Official index of every row's arch."""
-    space = get_space(space_name)
+    space = get_tabular_space(space_name)
     fmt = _detect_format(values, column) if arch_format == "auto" else arch_format
     if fmt not in ARCH_FORMATS:
         raise InvalidInput(f"arch format must be one of {ARCH_FORMATS}, got {arch_format!r}")
@@ -228,7 +228,7 @@ def import_table(file: str | os.PathLike, *, arch_column: str, metrics: dict[str
     for flag, value in (("overwrite", overwrite), ("drop_invalid", drop_invalid)):
         if not isinstance(value, bool):
             raise WrongType(f"{flag} must be True or False, got {value!r}")
-    sp = get_space(space)
+    sp = get_tabular_space(space)
     if dataset not in NATS_DATASETS:
         raise InvalidInput(f"dataset {dataset!r} is not a NATS-Bench dataset; use one of {', '.join(NATS_DATASETS)}."
                            + dataset_hint(dataset))
@@ -332,7 +332,7 @@ def add_table_group(builder: StoreBuilder, dataset: str, epochs: int, columns: d
 
 def _write_group(out: Path, space: str, version: str, archs: list[str], dataset: str, epochs: int,
                  columns: dict[str, np.ndarray], source: dict[str, Any], existing: TabularBenchmark | None) -> Path:
-    builder = StoreBuilder(out, get_space(space), version, archs, np.arange(len(archs)), {"kind": "tables"})
+    builder = StoreBuilder(out, get_tabular_space(space), version, archs, np.arange(len(archs)), {"kind": "tables"})
     try:
         if existing is not None:
             for g in existing.meta["groups"]:

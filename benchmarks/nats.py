@@ -17,14 +17,14 @@ from typing import Any, Iterator
 import numpy as np
 
 from suite.errors import FormatError, MissingFileError
-from suite.spaces import Space, get_space
+from suite.spaces import TabularSpace, get_tabular_space
 
 PICKLE_EXT = "pickle.pbz2"
 NATS_README = "https://github.com/D-X-Y/NATS-Bench#preparation-and-download"
 _RECORD_RE = re.compile(r"^(\d+)\.pickle\.pbz2$")
 
 
-def download_hint(space: Space) -> str:
+def download_hint(space: TabularSpace) -> str:
     """Where to get the official files of a space, in one sentence."""
     return (f"download {space.official_prefix}-simple.tar (fast mode) or {space.official_prefix}.{PICKLE_EXT} "
             f"from the links in {NATS_README} and extract it into $TORCH_HOME (default ~/.torch)")
@@ -51,7 +51,7 @@ class OfficialSource:
     """A located official benchmark: its layout, space and files."""
 
     path: Path
-    space: Space
+    space: TabularSpace
     layout: str  # "fast-dir" or "single-file"
 
     @property
@@ -78,7 +78,7 @@ def _space_of_name(name: str) -> str | None:
 
 def locate(path: str | os.PathLike, space: str) -> OfficialSource:
     """Check that ``path`` is an official file/dir of ``space``; say exactly what is wrong if not."""
-    sp = get_space(space)
+    sp = get_tabular_space(space)
     path = Path(path).expanduser()
     if not path.exists():
         raise MissingFileError(f"no NATS-Bench data at {path}: {download_hint(sp)}")
@@ -97,14 +97,14 @@ def locate(path: str | os.PathLike, space: str) -> OfficialSource:
     return OfficialSource(path, sp, "single-file")
 
 
-def check_meta_archs(archs: Any, source: Path, space: Space) -> list[str]:
+def check_meta_archs(archs: Any, source: Path, space: TabularSpace) -> list[str]:
     """Validate the architecture list of a meta file against the expected space."""
     if not isinstance(archs, list) or not archs:
         raise FormatError(f"{source} has no 'meta_archs' list: not a NATS-Bench meta file")
     if len(archs) != space.num_archs:
         other = "sss" if space.name == "tss" else "tss"
         hint = f" (it looks like the '{other}' space: pass --space {other})" \
-            if len(archs) == get_space(other).num_archs else ""
+            if len(archs) == get_tabular_space(other).num_archs else ""
         raise FormatError(f"{source} lists {len(archs)} architectures, the '{space.name}' space has "
                           f"{space.num_archs}{hint}")
     try:

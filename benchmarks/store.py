@@ -18,7 +18,7 @@ import numpy as np
 
 from suite.checks import check_int, check_real, check_str
 from suite.errors import FormatError, InvalidInput, MissingFileError, NotFound, WrongType
-from suite.spaces import Space, get_space
+from suite.spaces import TabularSpace, get_tabular_space
 from suite.names import NATS_DATASETS
 
 from .metrics import dataset_hint, default_mode
@@ -88,7 +88,7 @@ class TabularBenchmark(NatsApi, Benchmark):
             raise FormatError(f"store {self.path} has format version {meta.get('format_version')}, this "
                               f"dnas-suite reads version {FORMAT_VERSION}: convert the benchmark again")
         self.meta = meta
-        self.space: Space = get_space(meta["space"])
+        self.space: TabularSpace = get_tabular_space(meta["space"])
         self.version: str = meta["benchmark_version"]
         self.n_archs: int = int(meta["n_archs"])
         self._groups: dict[tuple[str, int], _Group] = {}

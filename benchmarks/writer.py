@@ -17,7 +17,7 @@ import numpy as np
 from suite.checks import writable_dir
 from suite.errors import DnasError
 from suite.io import replace_dir, work_sibling, write_json
-from suite.spaces import Space
+from suite.spaces import TabularSpace
 
 from .layout import ARCHS, FORMAT, FORMAT_VERSION, GROUP_DIR, METADATA, SLOTS, STORE_FILES, Source, group_dir
 
@@ -66,7 +66,7 @@ def store_target(out: str | os.PathLike, flag: str = "--out") -> bool:
 class StoreBuilder:
     """Writes a store into a temporary sibling directory and moves it into place at ``finish``."""
 
-    def __init__(self, out: str | os.PathLike, space: Space, benchmark_version: str, archs: Sequence[str],
+    def __init__(self, out: str | os.PathLike, space: TabularSpace, benchmark_version: str, archs: Sequence[str],
                  slot_indices: np.ndarray, source: dict[str, Any]) -> None:
         self.out = Path(out)
         self.tmp = work_sibling(self.out, "tmp")  # .NAME.tmp-PID@HOST: a killed writer's is cleaned next time

@@ -287,9 +287,9 @@ def _where(where: str, columns: list[str]) -> Filter:
 
 def iso_keys(archs: Sequence[str], space: str) -> list[str]:
     """NATS-Bench's isomorphism key (``to_unique_str(consider_zero=True)``) of each arch string."""
-    from suite.spaces import get_space
+    from suite.spaces import get_tabular_space
 
-    sp = get_space(space)
+    sp = get_tabular_space(space)
     if sp.name != "tss":
         raise DnasError(f"--unique dedupes isomorphic cells of the tss (nb201) space; the {sp.name} space has none")
     return [sp.parse(a).unique_str() for a in archs]

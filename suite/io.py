@@ -9,10 +9,11 @@ import json
 import os
 import re
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
+
+from suite.processes import host_tag, pid_alive
 
 if TYPE_CHECKING:
     import numpy as np
@@ -99,59 +100,9 @@ def clean_temp_files(directory: str | os.PathLike) -> list[Path]:
     return found
 
 
-# ---- who writes ------------------------------------------------------------------------------
-
-def this_host() -> str:
-    return socket.gethostname()
-
-
-def _host_tag() -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", this_host())
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """Fields 3.. of ``/proc/PID/stat`` (state first), or None where there is no /proc."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def process_start(pid: int) -> str | None:
-    """When process ``pid`` started (clock ticks since boot, Linux), so that a reused PID is told apart."""
-    fields = _proc_stat(pid)
-    return fields[19] if fields and len(fields) > 19 else None
-
-
-def pid_alive(pid: Any, start: str | None = None) -> bool:
-    """Whether process ``pid`` of this host still runs (and, given ``start``, is the same process)."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        pass
-    except (OverflowError, OSError):
-        return False
-    fields = _proc_stat(pid)
-    if fields is not None:
-        if fields[0] in ("Z", "X"):  # killed, not yet reaped
-            return False
-        if start is not None and len(fields) > 19 and fields[19] != start:
-            return False
-    return True
-
-
-def owner() -> dict[str, Any]:
-    """This process as the owner of a write: pid, host and start time."""
-    return {"pid": os.getpid(), "host": this_host(), "proc_start": process_start(os.getpid())}
-
-
 def work_sibling(final: Path, kind: str) -> Path:
     """A hidden working name beside ``final`` that names its owner: ``.NAME.KIND-PID@HOST``."""
-    return Path(final).with_name(f".{Path(final).name}.{kind}-{os.getpid()}@{_host_tag()}")
+    return Path(final).with_name(f".{Path(final).name}.{kind}-{os.getpid()}@{host_tag()}")
 
 
 def clean_siblings(final: str | os.PathLike) -> list[Path]:
@@ -166,7 +117,7 @@ def clean_siblings(final: str | os.PathLike) -> list[Path]:
     cleaned = []
     for p in sorted(final.parent.iterdir()):
         m = pattern.fullmatch(p.name)
-        if not m or (m.group(3) is not None and m.group(3) != _host_tag()):
+        if not m or (m.group(3) is not None and m.group(3) != host_tag()):
             continue
         pid = int(m.group(2))
         if pid != os.getpid() and pid_alive(pid):

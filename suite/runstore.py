@@ -35,8 +35,8 @@ import yaml
 
 from suite.checks import writable_dir
 from suite.errors import DnasError, FormatError, MissingFileError
-from suite.io import (atomic_path, clean_temp_files, naming, out_of_space, owner, pid_alive, this_host,
-                      write_json)
+from suite.io import atomic_path, clean_temp_files, naming, out_of_space, write_json
+from suite.processes import owner, pid_alive, this_host
 
 CHECKPOINT = "checkpoints/last.pt"
 LOCK = ".lock"

@@ -54,14 +54,14 @@ from typing import Any
 
 import numpy as np
 
-from suite.spaces import get_space
+from suite.spaces import get_tabular_space
 
 PICKLE_EXT = "pickle.pbz2"
 META_NAME = f"meta.{PICKLE_EXT}"
 COMPRESSLEVEL = 9  # bz2's default, as the official files; 1..9 are all valid bz2
 _RECORD_RE = re.compile(r"^(\d+)\.pickle\.pbz2$")
 _TMP_RE = re.compile(r"^\.(?:\d+|meta)\.pickle\.pbz2\.tmp-(\d+)$")
-_SPACES = {name: get_space(name).name for name in ("tss", "topology", "sss", "size")}
+_SPACES = {name: get_tabular_space(name).name for name in ("tss", "topology", "sss", "size")}
 """The names ``--space`` takes, each with the benchmark space it names (from the one registry)."""
 
 _ACC_FIELDS = ("train_acc1es", "train_acc5es", "eval_acc1es")

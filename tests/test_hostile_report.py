@@ -352,7 +352,7 @@ def test_force_overwrites_what_the_report_writes_and_nothing_else(work: Path, ca
 
 
 def test_a_killed_reports_staging_folder_is_cleaned(work: Path, capsys) -> None:
-    from suite.io import this_host
+    from suite.processes import this_host
 
     out = work / "out"
     assert run_cli(["report", str(work / "runs"), "--out", str(out)], capsys)[0] == 0

@@ -317,7 +317,7 @@ def test_sigterm_with_sigint_ignored_or_a_killed_sweep_leaves_no_worker_and_the_
     to it stops its run where it is and every worker exits within seconds. A sweep killed outright (SIGKILL)
     cannot stop its workers: they see it gone and exit by themselves. The rerun resumes the run, with the
     thread count it started with although the rerun gives runs another share (README: Sweeps)."""
-    from suite.checks import usable_cores
+    from suite.device import usable_cores
 
     threads = 2 if usable_cores() >= 2 else 1
     spec = tmp_path / "long.yaml"

@@ -16,8 +16,8 @@ PACKAGES = ("suite", "methods", "benchmarks", "reports")
 
 LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # layer: (modules it holds, by name prefix; layers below it that it may import)
-    "foundation": (("suite", "suite.errors", "suite.io", "suite.params", "suite.checks", "suite.device", "suite.names",
-                    "suite.numerics"),
+    "foundation": (("suite", "suite.errors", "suite.io", "suite.processes", "suite.params", "suite.checks",
+                    "suite.device", "suite.names", "suite.numerics"),
                    ()),
     "parts": (("suite.data", "suite.spaces", "suite.runstore"), ("foundation",)),
     "engine": (("suite.train", "suite.oneshot"), ("foundation", "parts")),

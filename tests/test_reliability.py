@@ -22,7 +22,8 @@ from benchmarks.importer import import_table
 from suite.runs import EvalConfig, resume_training, run_training
 from suite.cli import main
 from suite.errors import DnasError
-from suite.io import _host_tag, clean_siblings
+from suite.io import clean_siblings
+from suite.processes import host_tag
 from suite.runs import SearchConfig, resume_search, run_search
 from suite.runstore import LOCK, RunStore, open_run
 
@@ -279,7 +280,7 @@ def test_kill_during_import_leaves_nothing_for_long(shared_data, tss_store, tmp_
     proc = _start(STALL_STORE, argv, tmp_path / "stalled")
     _kill(proc)
     left = [p.name for p in tmp_path.iterdir() if p.name.startswith(".tab.")]
-    assert left == [f".tab.tmp-{proc.pid}@{_host_tag()}"]
+    assert left == [f".tab.tmp-{proc.pid}@{host_tag()}"]
     assert main(argv) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stalled", "tab"]
 
@@ -289,8 +290,8 @@ def test_a_cut_short_replacement_is_put_back(tss_store, tmp_path):
     gone = subprocess.Popen(["true"])  # a pid that no longer runs
     gone.wait()
     store = shutil.copytree(tss_store, tmp_path / "s")
-    os.replace(store, tmp_path / f".s.old-{gone.pid}@{_host_tag()}")
-    (tmp_path / f".s.tmp-{gone.pid}@{_host_tag()}").mkdir()  # the new store, never moved in
+    os.replace(store, tmp_path / f".s.old-{gone.pid}@{host_tag()}")
+    (tmp_path / f".s.tmp-{gone.pid}@{host_tag()}").mkdir()  # the new store, never moved in
     (tmp_path / ".s.tmp-4242@elsewhere").mkdir()  # another host's: not ours to judge
     assert len(clean_siblings(store)) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == [".s.tmp-4242@elsewhere", "s"]

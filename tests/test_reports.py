@@ -73,7 +73,7 @@ def run_root(tmp_path_factory, nb201_table) -> Path:
                                       out=str(root), name="gdas-running", hparams=SMALL, threads=1), progress=False,
                          stop_after=1)
     running.set_status("running")  # exactly what a search in progress leaves on disk after its first epoch,
-    from suite.io import owner
+    from suite.processes import owner
     from suite.runstore import LOCK
 
     (running.path / LOCK).write_text(json.dumps(owner()))  # with its lock naming its (live) writer

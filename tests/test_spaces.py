@@ -6,7 +6,7 @@ import itertools
 import pytest
 from nats_bench.genotype_utils import topology_str2structure
 
-from suite.spaces import Arch, SizeArch, get_space
+from suite.spaces import Arch, SizeArch, get_tabular_space
 from suite.spaces import nb201, sss
 
 ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
@@ -100,7 +100,7 @@ def test_size_space_order_is_official(sss_dir):
 
 
 def test_space_aliases():
-    assert get_space("nb201") is get_space("TSS") is get_space("topology")
-    assert get_space("size").name == "sss"
+    assert get_tabular_space("nb201") is get_tabular_space("TSS") is get_tabular_space("topology")
+    assert get_tabular_space("size").name == "sss"
     with pytest.raises(ValueError, match="unknown space 'darts-cnn'"):
-        get_space("darts-cnn")
+        get_tabular_space("darts-cnn")

@@ -203,8 +203,8 @@ def test_scheduler_waits_for_runs_another_process_writes(tmp_path, monkeypatch):
     ex = Scripted({first: [{"state": "busy", "reason": "written by pid 1 on elsewhere"}]})
     sched = schedule.Scheduler(sweep, ex)
     on_disk = iter([{"state": "running"}, {"state": "running"}, {"state": "completed", "epochs_done": 2}])
-    real = schedule._runs.run_status
-    monkeypatch.setattr(schedule._runs, "run_status",
+    real = schedule.jobs.run_status
+    monkeypatch.setattr(schedule.jobs, "run_status",
                         lambda p: next(on_disk) if Path(p).name == first and first in sched.held else real(p))
     monkeypatch.setattr(schedule, "HELD_POLL_S", 0.0)
     monkeypatch.setattr(schedule, "DISK_POLL_S", 0.0)
@@ -214,7 +214,7 @@ def test_scheduler_waits_for_runs_another_process_writes(tmp_path, monkeypatch):
 
 
 def test_a_run_with_bad_input_fails_at_once_and_leaves_no_run_behind(tmp_path):
-    from suite.sweep._runs import execute
+    from suite.sweep.jobs import execute
 
     config = {"method": "gdas", "space": "nb201", "dataset": "digits", "seed": 0, "bench": str(tmp_path / "nope"),
               "data_dir": None, "hparams": TINY}

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from suite.errors import DnasError
-from suite.spaces import get_space
+from suite.spaces import get_tabular_space
 
 from ..importer import resolve_order, add_table_group, arch_indices, read_table
 from ..writer import StoreBuilder
@@ -72,7 +72,7 @@ def build(data: str | os.PathLike, out: str | os.PathLike = HERE / "nb201") -> P
               "tables": {name: {k: v for k, v in spec.items() if not k.endswith("_column")} | {
                   "sha256": _sha256(data / name)} for name, spec in TABLES.items()},
               "order": f"meta_archs of the official {VERSION} meta file"}
-    builder = StoreBuilder(out, get_space("tss"), VERSION, archs, np.arange(len(archs)), source)
+    builder = StoreBuilder(out, get_tabular_space("tss"), VERSION, archs, np.arange(len(archs)), source)
     try:
         groups: dict[tuple[str, int], dict[str, tuple[np.ndarray, dict[str, Any]]]] = {}
         for dataset, epochs, metric, table, column, eval_set in COLUMNS:

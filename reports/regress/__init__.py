@@ -37,7 +37,7 @@ from .baseline import FORMAT, read_baseline, save_baseline
 from .check import MODES, Outcome, regress
 from .output import render, write_junit
 from .snapshot import COST, DERIVED_WEIGHT, Group, Settings, Snapshot, collect, derived_weight, higher_is_better
-from .stats import diff_interval, judge_metric, min_reachable_p
+from .judge import diff_interval, judge_metric, min_reachable_p
 from .verdicts import (FAILING, NEUTRAL, PASSING, UNCHECKED, Verdict, compare_changed, compare_published,
                        compare_worse)
 

@@ -11,7 +11,7 @@ import pandas as pd
 from ..load import is_lookup
 from ..stats import bootstrap_ci
 from .snapshot import COST, DIGITS, ENV_COMPARED, Group, Settings, Snapshot, higher_is_better, quantity_order
-from .stats import judge_metric
+from .judge import judge_metric
 
 PASSING = ("unchanged", "not worse", "better")
 FAILING = ("changed", "worse", "insufficient seeds", "failed", "missing metric")

@@ -64,7 +64,7 @@ def gather(*, torch: Any = None, which: Callable[[str], str | None] = shutil.whi
     checks.append(_check("torch", True, f"{torch.__version__} ({'CUDA ' + torch.version.cuda if torch.version.cuda else 'CPU build'})",
                          required=True))
     checks += _gpu(torch)
-    from suite.checks import usable_cores
+    from suite.device import usable_cores
     from suite.numerics import describe, fingerprint
 
     cores = usable_cores()

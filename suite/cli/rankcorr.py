@@ -130,7 +130,7 @@ def _rankcorr_supernet(args: argparse.Namespace) -> int:
     from reports.rankstudy import build_study, iso_keys, parse_spec
     from suite.io import atomic_path, write_json
     from suite.oneshot import evaluate_archs, sample_indices
-    from suite.checks import resolve_device
+    from suite.device import resolve_device
     from suite.runs import restore_search
     from suite.runstore import open_run
 

@@ -21,7 +21,7 @@ from suite.io import read_yaml
 @dataclass(kw_only=True)
 class RunConfig:
     """The fields and checks every run shares; ``threads`` is the number of intra-op CPU threads
-    (default: see ``suite.checks.choose_threads``)."""
+    (default: see ``suite.device.choose_threads``)."""
 
     data_dir: str | None = None
     splits_dir: str | None = None

@@ -15,10 +15,11 @@ import time
 from typing import Any
 
 from suite import numerics
-from suite.checks import choose_threads, print_busy_note, resolve_device, using_threads, writable_dir
+from suite.checks import writable_dir
+from suite.device import choose_threads, print_busy_note, resolve_device, using_threads
 from suite.errors import DnasError, WrongType
 from suite.runstore import RunStore, open_run
-from suite.train.data import TrainData
+from suite.train.batches import TrainData
 from suite.train.distributed import Dist, barrier, broadcast, init_distributed, is_main_process
 from suite.train.loop import Trainer
 from suite.train.networks import parse_arch

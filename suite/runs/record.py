@@ -8,7 +8,7 @@ from typing import Any
 
 from suite import numerics
 from suite.device import peak_memory_mb
-from suite.io import this_host
+from suite.processes import this_host
 
 
 def environment(device: str) -> dict[str, Any]:

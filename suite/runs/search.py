@@ -11,7 +11,8 @@ from typing import Any
 import torch
 
 from suite import numerics
-from suite.checks import choose_threads, print_busy_note, resolve_device, using_threads, writable_dir
+from suite.checks import writable_dir
+from suite.device import choose_threads, print_busy_note, resolve_device, using_threads
 from suite.device import reset_peak_memory
 from suite.errors import DnasError, WrongType
 from suite.runstore import RunStore

@@ -21,7 +21,7 @@ class TrainingBenchmark(Benchmark):
 
     ``bench``: the tabular benchmark whose recorded numbers go beside the trained ones (default:
     the space's built-in table, ``"none"`` for none); ``threads``: CPU threads (default: see
-    ``suite.checks.choose_threads``)."""
+    ``suite.device.choose_threads``)."""
 
     kind = "training"
 

@@ -1,9 +1,9 @@
 """Architecture spaces: one registry of every space and its names, and their encodings.
 
 ``REGISTRY`` holds one entry per space (``nb201``, ``darts``, ``sss``) with every name it
-answers to and, for a space a tabular benchmark can hold, its encoding (``Space``: parse,
+answers to and, for a space a tabular benchmark can hold, its encoding (``TabularSpace``: parse,
 encode and enumerate architectures, under the benchmark's name ``tss`` / ``sss``).
-``get_space("tss")`` returns that encoding; ``suite.spaces.search.get_search_space`` the
+``get_tabular_space("tss")`` returns that encoding; ``suite.spaces.search.get_search_space`` the
 searchable view (supernet, α groups, derivation) of the same entry.
 """
 from __future__ import annotations
@@ -17,11 +17,11 @@ from . import nb201, sss
 from .nb201 import Arch
 from .sss import SizeArch
 
-__all__ = ["Arch", "REGISTRY", "SizeArch", "Space", "SpaceEntry", "get_space", "space_entry", "SPACES"]
+__all__ = ["Arch", "REGISTRY", "SizeArch", "SPACES", "SpaceEntry", "TabularSpace", "get_tabular_space", "space_entry"]
 
 
 @dataclass(frozen=True)
-class Space:
+class TabularSpace:
     """What the tabular layer needs to know about a space."""
 
     name: str
@@ -40,19 +40,19 @@ class SpaceEntry:
 
     name: str
     aliases: tuple[str, ...]
-    table: Space | None
+    table: TabularSpace | None
 
 
 REGISTRY: dict[str, SpaceEntry] = {e.name: e for e in (
     SpaceEntry("nb201", ("tss", "topology", "nas-bench-201"),
-               Space("tss", nb201.NUM_ARCHS, Arch, Arch.parse, Arch.from_code, nb201.as_arch, "NATS-tss-v1_0-3ffb9")),
+               TabularSpace("tss", nb201.NUM_ARCHS, Arch, Arch.parse, Arch.from_code, nb201.as_arch, "NATS-tss-v1_0-3ffb9")),
     SpaceEntry("darts", ("darts-cnn",), None),
     SpaceEntry("sss", ("size",),
-               Space("sss", sss.NUM_ARCHS, SizeArch, SizeArch.parse, SizeArch.from_code, sss.as_size_arch,
-                     "NATS-sss-v1_0-50262")),
+               TabularSpace("sss", sss.NUM_ARCHS, SizeArch, SizeArch.parse, SizeArch.from_code, sss.as_size_arch,
+                            "NATS-sss-v1_0-50262")),
 )}
 _BY_NAME = {n: e for e in REGISTRY.values() for n in (e.name, *e.aliases)}
-SPACES: dict[str, Space] = {e.table.name: e.table for e in REGISTRY.values() if e.table is not None}
+SPACES: dict[str, TabularSpace] = {e.table.name: e.table for e in REGISTRY.values() if e.table is not None}
 """The spaces a tabular benchmark can hold, under the benchmark's names (tss, sss)."""
 
 
@@ -61,7 +61,7 @@ def space_entry(name: str) -> SpaceEntry | None:
     return _BY_NAME.get(str(name).lower())
 
 
-def get_space(name: str) -> Space:
+def get_tabular_space(name: str) -> TabularSpace:
     """The tabular encoding of a space, by name or alias (tss/topology/nb201, sss/size)."""
     entry = space_entry(name)
     if entry is None or entry.table is None:

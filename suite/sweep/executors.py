@@ -1,6 +1,6 @@
 """Where a sweep's runs execute: ``local`` worker processes, or ``ray`` tasks on a Ray cluster.
 
-An executor takes tasks (JSON-able dicts, each run by ``suite.sweep._runs.execute``) and hands
+An executor takes tasks (JSON-able dicts, each run by ``suite.sweep.jobs.execute``) and hands
 back their outcomes. Each task gets its share of the machine: ``cpus`` intra-op threads and,
 where there are GPUs, one GPU (or a fraction of one) of its own. A dead worker process loses
 only the run it was running, which the run's checkpoint lets the next attempt resume.
@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from suite.checks import usable_cores
+from suite.device import usable_cores
 from suite.errors import DnasError
 
-EXECUTE = "suite.sweep._runs:execute"
+EXECUTE = "suite.sweep.jobs:execute"
 """The function an executor calls with each task (``module:function``)."""
 GRACE_S = 60.0
 """How long an interrupted run may take to record where it stopped before its process is killed."""

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 from suite.errors import DnasError
 from suite.io import write_json
 
-from . import _runs
+from . import jobs
 from .executors import Executor
 from .spec import RunSpec, Sweep
 
@@ -65,7 +65,7 @@ def read_states(sweep: Sweep) -> dict[str, RunState]:
     """Every run's state as it is on disk now (no process needed: any machine that sees ``out``)."""
     states: dict[str, RunState] = {}
     for spec in sweep.runs:
-        st = _runs.run_status(sweep.out / spec.id)
+        st = jobs.run_status(sweep.out / spec.id)
         state = "queued" if st["state"] == "absent" else st["state"]
         rs = RunState(spec, state, int(st.get("epochs_done") or 0), st.get("reason"), host=st.get("host"),
                       pid=st.get("pid"), no_space=bool(st.get("no_space")))
@@ -315,7 +315,7 @@ class Scheduler:
         rs = self.states[run_id]
         rs.state, rs.reason = outcome.get("state", "failed"), outcome.get("reason")
         rs.host, rs.pid, rs.seconds = outcome.get("host", rs.host), outcome.get("pid", rs.pid), outcome.get("seconds")
-        st = _runs.run_status(self.sweep.out / run_id)
+        st = jobs.run_status(self.sweep.out / run_id)
         rs.epochs_done = int(st.get("epochs_done") or rs.epochs_done)
         if rs.state == "busy":  # another process writes it: watch it
             rs.state = "held"
@@ -350,7 +350,7 @@ class Scheduler:
         self._polled = now
         for run_id in self.in_flight:  # "starting" until its process writes it (Ray may queue it first)
             rs = self.states[run_id]
-            st = _runs.run_status(self.sweep.out / run_id)
+            st = jobs.run_status(self.sweep.out / run_id)
             rs.epochs_done = int(st.get("epochs_done") or rs.epochs_done)
             if st["state"] == "running":
                 rs.state, rs.host, rs.pid = "running", st.get("host"), st.get("pid")
@@ -358,7 +358,7 @@ class Scheduler:
             if now - seen < HELD_POLL_S:
                 continue
             rs = self.states[run_id]
-            st = _runs.run_status(self.sweep.out / run_id)
+            st = jobs.run_status(self.sweep.out / run_id)
             rs.epochs_done = int(st.get("epochs_done") or 0)
             if st["state"] == "running":
                 self.held[run_id] = now

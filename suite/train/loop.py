@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from suite.spaces.cost import count_flops, count_params
 
 from .augment import centred_cutout
-from .data import TrainData
+from .batches import TrainData
 from .distributed import Dist, all_gather, all_sum, wrap_ddp
 from .networks import build_network
 from .protocols import Protocol
