@@ -24,7 +24,7 @@ from suite.names import NATS_DATASETS
 from .metrics import SPLIT_SETS, TRAIN_TOP5
 from . import nats
 from .layout import PRESENT, Source, group_dir
-from .writer import StoreBuilder, store_target
+from .writer import StoreBuilder, building, store_target
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -155,11 +155,9 @@ def _parse_key(key: str) -> tuple[int, str, int, str] | None:
     return int(parts[0]), parts[1], int(parts[2]), parts[3]
 
 
-def assemble(chunk_files: list[Path], archs: list[str], space: str, out: Path, version: str,
-             source: dict[str, Any], progress: bool = True) -> Path:
-    """Build the store from flattened chunks (see ``_flatten_chunk``)."""
-    from suite.spaces import get_tabular_space
-
+def _schema(chunk_files: list[Path]) -> tuple[dict[tuple[int, str], dict[str, Any]], np.ndarray, dict[str, dict]]:
+    """Each (epochs, dataset) group's seeds, series and epoch count, the indices the chunks hold, and each
+    dataset's training config, from the chunks' schemas (no array is read)."""
     schema: dict[tuple[int, str], dict[str, Any]] = {}
     indices: list[np.ndarray] = []
     config: dict[str, dict] = {}
@@ -168,7 +166,7 @@ def assemble(chunk_files: list[Path], archs: list[str], space: str, out: Path, v
             indices.append(z["index"])
             for ds, c in json.loads(str(z["config_json"])).items():
                 config.setdefault(ds, c)
-            for key, n in json.loads(str(z["schema_json"])).items():  # shapes without reading arrays
+            for key, n in json.loads(str(z["schema_json"])).items():
                 epochs, ds, seed, series = _parse_key(key)  # type: ignore[misc]
                 g = schema.setdefault((epochs, ds), {"seeds": set(), "series": set(), "n_epochs": None})
                 g["seeds"].add(seed)
@@ -178,65 +176,88 @@ def assemble(chunk_files: list[Path], archs: list[str], space: str, out: Path, v
                         raise FormatError(f"{ds} epochs={epochs}: records disagree on the epoch count "
                                           f"({g['n_epochs']} vs {n})")
                     g["n_epochs"] = n
+    for g in schema.values():
+        g["seeds"] = sorted(g["seeds"])
     slot_indices = np.sort(np.concatenate(indices)) if indices else np.zeros(0, dtype=np.int64)
-    builder = StoreBuilder(out, get_tabular_space(space), version, archs, slot_indices, source)
-    try:
-        slot_of = {int(i): s for s, i in enumerate(slot_indices)}
-        arrays: dict[tuple[int, str], dict[str, np.ndarray]] = {}
+    return schema, slot_indices, config
+
+
+def _allocate(builder: StoreBuilder, schema: dict[tuple[int, str], dict[str, Any]], order: list[tuple[int, str]]
+              ) -> dict[tuple[int, str], dict[str, np.ndarray]]:
+    """The store's memory-mapped arrays per group: ``present`` and one per series."""
+    arrays = {}
+    for epochs, ds in order:
+        g = schema[(epochs, ds)]
+        base = group_dir(epochs, ds)
+        arr = {"present": builder.array(base + PRESENT, (len(g["seeds"]), builder.n_slots), bool, False)}
+        for series in sorted(g["series"]):
+            shape = (g["n_epochs"], len(g["seeds"]), builder.n_slots) if "." in series else (len(g["seeds"]), builder.n_slots)
+            arr[series] = builder.array(f"{base}{series}.npy", shape)
+        arrays[(epochs, ds)] = arr
+    return arrays
+
+
+def _fill(chunk_files: list[Path], schema: dict[tuple[int, str], dict[str, Any]], slot_indices: np.ndarray,
+          arrays: dict[tuple[int, str], dict[str, np.ndarray]], progress: bool) -> None:
+    """Copy every chunk's records into their slots; a record with params marks its run present."""
+    slot_of = {int(i): s for s, i in enumerate(slot_indices)}
+    with _progress(len(slot_indices), "assemble store", progress) as bar:
+        for f in chunk_files:
+            with np.load(f, allow_pickle=False) as z:
+                cols = np.array([slot_of[int(i)] for i in z["index"]], dtype=np.int64)
+                for k in z.files:
+                    parsed = _parse_key(k)
+                    if parsed is None:
+                        continue
+                    epochs, ds, seed, series = parsed
+                    s = schema[(epochs, ds)]["seeds"].index(seed)
+                    data = z[k]
+                    dst = arrays[(epochs, ds)][series]
+                    have = ~np.isnan(data) if data.ndim == 1 else ~np.all(np.isnan(data), axis=1)
+                    if series == "params":  # every record has params: it marks the runs present
+                        arrays[(epochs, ds)]["present"][s, cols[have]] = True
+                    if data.ndim == 1:
+                        dst[s, cols[have]] = data[have]
+                    else:
+                        dst[:, s, cols[have]] = data[have].T
+                bar.update(len(cols))
+
+
+def _group_metrics(epochs: int, ds: str, series: set[str]) -> tuple[dict[str, Source], dict[str, str], list[str]]:
+    """A group's metric sources (per split: loss, accuracy, per-epoch and total time), cost files and time sets."""
+    base = group_dir(epochs, ds)
+    sets = [s for s in ("train", "x-valid", "x-test", "ori-test") if f"{s}.loss" in series]
+    metrics: dict[str, Source] = {}
+    for split, set_name in SPLIT_SETS.get(ds, {"train": "train"}).items():
+        if set_name not in sets:
+            continue
+        metrics[f"{split}-loss"] = Source(f"{base}{set_name}.loss.npy", "value")
+        metrics[f"{split}-accuracy"] = Source(f"{base}{set_name}.acc.npy", "value")
+        metrics[f"{split}-per-time"] = Source(f"{base}{set_name}.alltime.npy", "per-time")
+        metrics[f"{split}-all-time"] = Source(f"{base}{set_name}.alltime.npy", "value")
+    if "train.acc5" in series:
+        metrics[TRAIN_TOP5] = Source(f"{base}train.acc5.npy", "value")
+    costs = {c: f"{base}{c}.npy" for c in ("params", "flops", "latency") if c in series}
+    return metrics, costs, sets
+
+
+def assemble(chunk_files: list[Path], archs: list[str], space: str, out: Path, version: str,
+             source: dict[str, Any], progress: bool = True) -> Path:
+    """Build the store from flattened chunks (see ``_flatten_chunk``): read their schemas, allocate the
+    arrays, fill them, describe each group."""
+    from suite.spaces import get_tabular_space
+
+    schema, slot_indices, config = _schema(chunk_files)
+    with building(out, get_tabular_space(space), version, archs, slot_indices, source) as builder:
         order = sorted(schema, key=lambda k: (k[0], NATS_DATASETS.index(k[1]) if k[1] in NATS_DATASETS else 99))
-        for key in order:
-            epochs, ds = key
-            g = schema[key]
-            seeds = sorted(g["seeds"])
-            g["seeds"] = seeds
-            base = group_dir(epochs, ds)
-            arr = {"present": builder.array(base + PRESENT, (len(seeds), builder.n_slots), bool, False)}
-            for series in sorted(g["series"]):
-                shape = (g["n_epochs"], len(seeds), builder.n_slots) if "." in series else (len(seeds), builder.n_slots)
-                arr[series] = builder.array(f"{base}{series}.npy", shape)
-            arrays[key] = arr
-        with _progress(len(slot_indices), "assemble store", progress) as bar:
-            for f in chunk_files:
-                with np.load(f, allow_pickle=False) as z:
-                    cols = np.array([slot_of[int(i)] for i in z["index"]], dtype=np.int64)
-                    for k in z.files:
-                        parsed = _parse_key(k)
-                        if parsed is None:
-                            continue
-                        epochs, ds, seed, series = parsed
-                        s = schema[(epochs, ds)]["seeds"].index(seed)
-                        data = z[k]
-                        dst = arrays[(epochs, ds)][series]
-                        have = ~np.isnan(data) if data.ndim == 1 else ~np.all(np.isnan(data), axis=1)
-                        if series == "params":  # every record has params: it marks the runs present
-                            arrays[(epochs, ds)]["present"][s, cols[have]] = True
-                        if data.ndim == 1:
-                            dst[s, cols[have]] = data[have]
-                        else:
-                            dst[:, s, cols[have]] = data[have].T
-                    bar.update(len(cols))
-        for key in order:
-            epochs, ds = key
-            g = schema[key]
-            base = group_dir(epochs, ds)
-            sets = [s for s in ("train", "x-valid", "x-test", "ori-test") if f"{s}.loss" in g["series"]]
-            metrics: dict[str, Source] = {}
-            for split, set_name in SPLIT_SETS.get(ds, {"train": "train"}).items():
-                if set_name not in sets:
-                    continue
-                metrics[f"{split}-loss"] = Source(f"{base}{set_name}.loss.npy", "value")
-                metrics[f"{split}-accuracy"] = Source(f"{base}{set_name}.acc.npy", "value")
-                metrics[f"{split}-per-time"] = Source(f"{base}{set_name}.alltime.npy", "per-time")
-                metrics[f"{split}-all-time"] = Source(f"{base}{set_name}.alltime.npy", "value")
-            if "train.acc5" in g["series"]:
-                metrics[TRAIN_TOP5] = Source(f"{base}train.acc5.npy", "value")
-            costs = {c: f"{base}{c}.npy" for c in ("params", "flops", "latency") if c in g["series"]}
-            builder.add_group(epochs, ds, g["n_epochs"], g["seeds"], metrics, costs, sets, config.get(ds))
+        arrays = _allocate(builder, schema, order)
+        _fill(chunk_files, schema, slot_indices, arrays, progress)
+        for epochs, ds in order:
+            metrics, costs, sets = _group_metrics(epochs, ds, schema[(epochs, ds)]["series"])
+            builder.add_group(epochs, ds, schema[(epochs, ds)]["n_epochs"], schema[(epochs, ds)]["seeds"], metrics,
+                              costs, sets, config.get(ds))
         for arr in arrays.values():
             for a in arr.values():
                 a.flush()
         del arrays
-        return builder.finish()
-    except BaseException:
-        builder.abort()
-        raise
+    return builder.out

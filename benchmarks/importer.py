@@ -28,7 +28,7 @@ from . import nats
 from .metrics import ARCH_FORMATS
 from .layout import METADATA, PRESENT, Source, group_dir
 from .store import TabularBenchmark
-from .writer import StoreBuilder, store_target
+from .writer import StoreBuilder, building, store_target
 
 NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
 _EXACT_FLOATS = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
@@ -332,17 +332,13 @@ def add_table_group(builder: StoreBuilder, dataset: str, epochs: int, columns: d
 
 def _write_group(out: Path, space: str, version: str, archs: list[str], dataset: str, epochs: int,
                  columns: dict[str, np.ndarray], source: dict[str, Any], existing: TabularBenchmark | None) -> Path:
-    builder = StoreBuilder(out, get_tabular_space(space), version, archs, np.arange(len(archs)), {"kind": "tables"})
-    try:
+    with building(out, get_tabular_space(space), version, archs, np.arange(len(archs)), {"kind": "tables"}) as builder:
         if existing is not None:
             for g in existing.meta["groups"]:
                 if (g["dataset"], int(g["epochs"])) != (dataset, epochs):
                     builder.keep_group(existing.path, g)
         add_table_group(builder, dataset, epochs, columns, {"imported": source})
-        return builder.finish()
-    except BaseException:
-        builder.abort()
-        raise
+    return builder.out
 
 
 __all__ = ["import_table", "read_table", "arch_indices", "add_table_group", "numeric_cells", "describe_dropped",

@@ -6,11 +6,12 @@ something the suite did not make.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -117,3 +118,17 @@ class StoreBuilder:
 
     def abort(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def building(out: str | os.PathLike, space: TabularSpace, benchmark_version: str, archs: Sequence[str],
+             slot_indices: np.ndarray, source: dict[str, Any]) -> Iterator[StoreBuilder]:
+    """A ``StoreBuilder`` whose store is moved into place when the body ends, and removed when it raises
+    (an interrupt included): the one finish-or-abort of every writer."""
+    builder = StoreBuilder(out, space, benchmark_version, archs, slot_indices, source)
+    try:
+        yield builder
+    except BaseException:
+        builder.abort()
+        raise
+    builder.finish()

@@ -423,15 +423,32 @@ def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[s
     with _naming(out / "tables" / "runs.csv"), atomic_path(out / "tables" / "runs.csv") as tmp:
         runs.to_csv(tmp, index=False)
     figs = plots.figures(runs, epochs, optimum, [m for m in frame["metric"].unique() if is_lookup(m)], baselines)
-    primary = tables.primary_metric(runs)
     dist = next((d for (v, m), d in baselines.items() if m == primary), None) if primary else None
     if hardware is not None and dist is not None:
         figs[f"latency-{plots._slug(primary)}"] = plots.accuracy_vs_latency(runs, hardware, dist.values, primary)
     saved = {name: plots.save(fig, out / "figures", name) for name, fig in figs.items()}
 
+    title = title or "dnas-suite comparison report"
+    parts = _header(runs, title, notes, sections)
+    parts += _comparison(frame, n_resamples)
+    parts += _targets(runs, epochs, optimum, out)
+    parts += _pairwise(pair)
+    parts += _figures(saved, hardware)
+    parts += _appendix(runs, references, sections)
+    page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
+            "style-src 'unsafe-inline'\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{_e(title)}</title>"
+            f"<style>{CSS}</style></head><body>" + "\n".join(parts) + "</body></html>\n")
+    return page
+
+
+
+
+def _header(runs: pd.DataFrame, title: str, notes: Sequence[str], sections: Sequence[Section]) -> list[str]:
+    """Title, what the page was made from, the diagnostic banner, notes, warnings and the navigation."""
     n_done = int(runs["complete"].sum())
     states = runs["status"].value_counts().to_dict()
-    title = title or "dnas-suite comparison report"
     parts = [f"<h1>{_e(title)}</h1>",
              f'<p class="meta">Generated {_dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")} from '
              f"{len(runs)} runs (" + ("all complete" if n_done == len(runs) else f"{n_done} complete; " + ", ".join(
@@ -456,6 +473,12 @@ def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[s
         + [("runs", "Runs"), ("references", "Published references"), ("provenance", "Provenance")]
     parts.append("<nav>" + "".join(f'<a href="#{a}">{_e(t)}</a>' for a, t in nav) + "</nav>")
 
+    return parts
+
+
+def _comparison(frame: pd.DataFrame, n_resamples: int) -> list[str]:
+    """The comparison section: per group an overview and one table per metric, with what each column means."""
+    parts: list[str] = []
     parts.append('<h2 id="comparison">Comparison</h2>')
     parts.append("<p>Per method: mean ± standard deviation over seeds (n), a 95 % percentile-bootstrap interval "
                  f"of the mean ({n_resamples:,} resamples) from 4 seeds on (with 2 or 3 seeds that interval is always the "
@@ -482,8 +505,13 @@ def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[s
             parts.append("<p>Random search at the same simulated time needs a benchmark store with per-seed "
                          "training times (a converted NATS-Bench archive, <code>dnas bench convert</code>); this "
                          "table has none, so random search is compared at the same number of lookups only.</p>")
-    parts += _targets(runs, epochs, optimum, out)
 
+    return parts
+
+
+def _pairwise(pair: pd.DataFrame) -> list[str]:
+    """The "is A better than B" section: one matrix of one-sided tests per metric."""
+    parts: list[str] = []
     parts.append('<h2 id="pairwise">Is A better than B?</h2>')
     if len(pair):
         n_min = int(min(pair["n_a"].min(), pair["n_b"].min()))
@@ -500,6 +528,12 @@ def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[s
     else:
         parts.append("<p>Needs at least two methods with complete runs.</p>")
 
+    return parts
+
+
+def _figures(saved: dict[str, dict[str, Path]], hardware: Any) -> list[str]:
+    """Every figure with its caption."""
+    parts: list[str] = []
     parts.append('<h2 id="figures">Figures</h2>')
     captions = {"ops": "Share of each op among the edges of the derived cells, per epoch (mean over seeds).",
                 "entropy-losses": "Mean entropy of the architecture weights per edge, and the supernet's losses "
@@ -531,6 +565,12 @@ def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[s
             cap = captions.get(name, name)
         parts.append(_img(files["png"], name, cap, files.get("svg")))
 
+    return parts
+
+
+def _appendix(runs: pd.DataFrame, references: pd.DataFrame, sections: Sequence[Section]) -> list[str]:
+    """Extra sections, the runs table, the published references and the provenance table."""
+    parts: list[str] = []
     for i, s in enumerate(sections):
         parts += [f'<h2 id="{_e(s.anchor or f"s{i}")}">{_e(s.title)}</h2>', s.html]
 
@@ -545,12 +585,7 @@ def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[s
     prov = runs[["run", "kind", "config_hash", "git_commit", "dnas_suite", "bench", "bench_version", "updated"]]
     parts.append(_table(prov))
 
-    page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
-            "style-src 'unsafe-inline'\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{_e(title)}</title>"
-            f"<style>{CSS}</style></head><body>" + "\n".join(parts) + "</body></html>\n")
-    return page
+    return parts
 
 
 def _pair_matrix(frame: pd.DataFrame) -> pd.DataFrame:

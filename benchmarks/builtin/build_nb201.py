@@ -22,7 +22,7 @@ from suite.errors import DnasError
 from suite.spaces import get_tabular_space
 
 from ..importer import resolve_order, add_table_group, arch_indices, read_table
-from ..writer import StoreBuilder
+from ..writer import building
 from . import HERE
 
 VERSION = "NATS-tss-v1_0-3ffb9"
@@ -72,8 +72,7 @@ def build(data: str | os.PathLike, out: str | os.PathLike = HERE / "nb201") -> P
               "tables": {name: {k: v for k, v in spec.items() if not k.endswith("_column")} | {
                   "sha256": _sha256(data / name)} for name, spec in TABLES.items()},
               "order": f"meta_archs of the official {VERSION} meta file"}
-    builder = StoreBuilder(out, get_tabular_space("tss"), VERSION, archs, np.arange(len(archs)), source)
-    try:
+    with building(out, get_tabular_space("tss"), VERSION, archs, np.arange(len(archs)), source) as builder:
         groups: dict[tuple[str, int], dict[str, tuple[np.ndarray, dict[str, Any]]]] = {}
         for dataset, epochs, metric, table, column, eval_set in COLUMNS:
             values = frames[table][column].to_numpy(dtype=np.float64)
@@ -86,10 +85,7 @@ def build(data: str | os.PathLike, out: str | os.PathLike = HERE / "nb201") -> P
         for (dataset, epochs), cols in groups.items():
             add_table_group(builder, dataset, epochs, {m: v for m, (v, _) in cols.items()},
                             {"builtin": {m: p for m, (_, p) in cols.items()}})
-        return builder.finish()
-    except BaseException:
-        builder.abort()
-        raise
+    return builder.out
 
 
 def main(argv: list[str] | None = None) -> int:
