@@ -128,7 +128,7 @@ def building(out: str | os.PathLike, space: TabularSpace, benchmark_version: str
     builder = StoreBuilder(out, space, benchmark_version, archs, slot_indices, source)
     try:
         yield builder
-    except BaseException:
+        builder.finish()
+    except BaseException:  # the body or the move into place failed: nothing of this build is left
         builder.abort()
         raise
-    builder.finish()
