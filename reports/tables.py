@@ -11,11 +11,10 @@ versions or settings (``config_hash``). The statistics themselves live in ``repo
 """
 from __future__ import annotations
 
-import html as _html
 import math
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,6 +23,9 @@ from suite.errors import InvalidInput
 
 from .load import is_lookup
 from .stats import interval_kind, mann_whitney, prob_improvement, summarize
+
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
 
 GROUP = ["space", "dataset", "bench_version"]
 """A comparison is only made inside one search space, search dataset and benchmark version."""
@@ -487,41 +489,44 @@ def format_rank(frame: pd.DataFrame) -> pd.DataFrame:
                                "spearman_p": "p (ρ)", "n_dropped": "dropped (NaN)"})
 
 
-def _latex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
-                 ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")):
-        text = text.replace(a, b) if a != "\\" else text.replace(a, "\x00")
-    return text.replace("\x00", r"\textbackslash{}").replace("±", r"$\pm$").replace("–", "--")
-
-
-def render(frame: pd.DataFrame, fmt: str) -> str:
-    """The same frame as ``markdown``, ``latex`` (booktabs), ``csv`` (numbers, unformatted) or ``html``."""
-    if fmt == "csv":
-        return frame.to_csv(index=False)
+def _shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """The cells a table shows: ``display`` of a comparison frame, ``display_pairwise`` of a pairwise one."""
     shown = display(frame) if "ci_low" in frame else display_pairwise(frame) if "prob_improvement" in frame \
         else frame.astype(str)
-    cells = shown.fillna("").astype(str)
-    if fmt == "markdown":
-        def esc(s: str) -> str:
-            return s.replace("|", r"\|")
+    return shown.fillna("").astype(str)
 
-        head = "| " + " | ".join(map(esc, cells.columns)) + " |"
-        rule = "|" + "|".join("---" for _ in cells.columns) + "|"
-        body = ["| " + " | ".join(esc(v) for v in row) + " |" for row in cells.itertuples(index=False)]
-        return "\n".join([head, rule, *body]) + "\n"
+
+def styled(frame: pd.DataFrame) -> "Styler":
+    """A comparison or pairwise frame as pandas' ``Styler`` of the cells it shows, each row's cells classed by
+    its kind (runs, optimum, random, reference): restyle it with the Styler API (highlight the best mean,
+    bold a row, other number formats) and pass it to ``render(frame, fmt, styler=...)``."""
+    shown = _shown(frame)
+    kinds = frame["row"].astype(str).tolist() if "row" in frame else ["runs"] * len(shown)
+    classes = pd.DataFrame([[k] * shown.shape[1] for k in kinds], index=shown.index, columns=shown.columns)
+    return shown.style.hide(axis="index").set_td_classes(classes).set_uuid("dnas")
+
+
+def _latex_text(text: str) -> str:
+    """After Styler's LaTeX escaping: ± in math mode and the en dash as --, which every engine reads."""
+    return str(text).replace("±", r"$\pm$").replace("–", "--")
+
+
+def render(frame: pd.DataFrame, fmt: str, styler: "Styler | None" = None) -> str:
+    """The same frame as ``markdown``, ``latex`` (booktabs rules, LaTeX-escaped), ``csv`` (numbers,
+    unformatted) or ``html``, through pandas (``Styler.to_latex``/``to_html``, ``DataFrame.to_markdown``);
+    ``styler``: a restyled ``styled(frame)``."""
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    st = styler if styler is not None else styled(frame)
+    if fmt == "markdown":
+        cells = st.data.map(lambda v: v.replace("|", r"\|"))  # a cell's "|" would end it
+        cells.columns = [c.replace("|", r"\|") for c in cells.columns]
+        return cells.to_markdown(index=False, tablefmt="pipe", disable_numparse=True) + "\n"
     if fmt == "latex":
-        spec = "l" * len(cells.columns)
-        lines = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
-                 " & ".join(_latex_escape(c) for c in cells.columns) + r" \\", r"\midrule"]
-        lines += [" & ".join(_latex_escape(v) for v in row) + r" \\" for row in cells.itertuples(index=False)]
-        lines += [r"\bottomrule", r"\end{tabular}"]
-        return "\n".join(lines) + "\n"
+        return st.format(_latex_text, escape="latex").format_index(_latex_text, escape="latex", axis=1).to_latex(
+            hrules=True, column_format="l" * st.data.shape[1])
     if fmt == "html":
-        kinds = frame["row"].tolist() if "row" in frame else ["runs"] * len(cells)
-        head = "".join(f"<th>{_html.escape(c)}</th>" for c in cells.columns)
-        body = "".join(f'<tr class="{k}">' + "".join(f"<td>{_html.escape(v)}</td>" for v in row) + "</tr>"
-                       for k, row in zip(kinds, cells.itertuples(index=False)))
-        return f'<table class="results"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>\n'
+        return st.to_html(table_attributes='class="results"')
     raise InvalidInput(f"unknown table format {fmt!r}; choose markdown, latex, csv or html")
 
 

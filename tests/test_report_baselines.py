@@ -144,7 +144,7 @@ def test_random_architecture_rows_in_every_format(loaded):
         assert name in md and name in page and name.replace("%", r"\%") in tex
         assert (csv["method"] == name).sum() == 1
     lo, hi = (f"{v:.2f}" for v in np.quantile(values, [0.05, 0.95]))
-    assert f"5–95 % quantiles {lo}–{hi}" in md and '<tr class="random">' in page
+    assert f"5–95 % quantiles {lo}–{hi}" in md and 'class="data row' in page and " random" in page
 
 
 def test_normalised_scores_and_random_search_at_equal_cost(loaded):
