@@ -374,15 +374,16 @@ def _staged(out: Path, *, force: bool, forceable: bool) -> Iterator[Path]:
 def write_report(paths: Sequence[str | os.PathLike] | Results, out: str | os.PathLike, *, title: str | None = None,
                  notes: Sequence[str] = (), sections: Sequence[Section] = (), metrics: Sequence[str] | None = None,
                  n_resamples: int = 10_000, force: bool = False, forceable: bool = True,
-                 hardware: Any = None) -> Path:
+                 hardware: Any = None, template: str | os.PathLike | None = None) -> Path:
     """Load ``paths`` (or take loaded ``Results``) and write ``out/report.html`` plus ``tables/`` and ``figures/``;
     ``hardware`` (``reports.hardware.read_hardware``) adds the found cells' latency and energy and the
-    accuracy-vs-latency figure.
+    accuracy-vs-latency figure; ``template`` replaces the page's Jinja2 template (``TEMPLATE``).
 
     ``out`` is checked first (``check_out_dir``: never a user's file overwritten unless ``force``), then
     the whole report is written into a hidden folder in ``out`` and moved into place when complete, with
     a marker (``MARKER``) that makes ``out`` recognisably this command's output for the next report."""
     out = check_out_dir(out, force=force, forceable=forceable)
+    load_template(template)  # a bad template fails before any work
     results = paths if isinstance(paths, Results) else load(*paths)
     if hardware is not None:
         from .hardware import add_hardware
@@ -390,7 +391,7 @@ def write_report(paths: Sequence[str | os.PathLike] | Results, out: str | os.Pat
         results = Results(add_hardware(results.runs, hardware), results.epochs)
     with _staged(out, force=force, forceable=forceable) as stage:
         page = _render(results, stage, title=title, notes=notes, sections=sections, metrics=metrics,
-                       n_resamples=n_resamples, hardware=hardware)
+                       n_resamples=n_resamples, hardware=hardware, template=template)
         _write_page(stage / "report.html", page)
     return out / "report.html"
 
@@ -404,7 +405,8 @@ def _write_page(path: Path, page: str) -> None:
 
 
 def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[str], sections: Sequence[Section],
-            metrics: Sequence[str] | None, n_resamples: int, hardware: Any = None) -> str:
+            metrics: Sequence[str] | None, n_resamples: int, hardware: Any = None,
+            template: str | os.PathLike | None = None) -> str:
     """Write the tables and figures into ``out`` and return the page that shows them."""
     from suite.io import atomic_path
 
@@ -429,18 +431,60 @@ def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[s
     saved = {name: plots.save(fig, out / "figures", name) for name, fig in figs.items()}
 
     title = title or "dnas-suite comparison report"
-    parts = _header(runs, title, notes, sections)
-    parts += _comparison(frame, n_resamples)
-    parts += _targets(runs, epochs, optimum, out)
-    parts += _pairwise(pair)
-    parts += _figures(saved, hardware)
-    parts += _appendix(runs, references, sections)
-    page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
-            "style-src 'unsafe-inline'\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{_e(title)}</title>"
-            f"<style>{CSS}</style></head><body>" + "\n".join(parts) + "</body></html>\n")
-    return page
+    header = _header(runs, title, notes, sections)
+    body = [*_comparison(frame, n_resamples), *_targets(runs, epochs, optimum, out), *_pairwise(pair),
+            *_figures(saved, hardware), *_appendix(runs, references, sections)]
+    return render_page(template, title, header, body)
+
+
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+"""The page loads nothing: images are data URIs, styles inline (checked in a browser by the tests)."""
+TEMPLATE = Path(__file__).with_name("templates") / "report.html.j2"
+"""The page's default template; ``--template`` replaces it."""
+
+
+def load_template(template: str | os.PathLike | None = None) -> Any:
+    """The page's Jinja2 template (``TEMPLATE`` unless given), compiled: a missing file or a syntax error is
+    one line naming the file (checked before any report work)."""
+    import jinja2
+
+    from suite.errors import DnasError
+
+    path = Path(template) if template is not None else TEMPLATE
+    if not path.is_file():
+        raise DnasError(f"--template {path}: no such file; give a Jinja2 template (the default one is {TEMPLATE})")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(path.parent)), autoescape=True,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    try:
+        return env.get_template(path.name)
+    except jinja2.TemplateSyntaxError as exc:
+        raise DnasError(f"--template {path}, line {exc.lineno}: {exc.message}; fix the template") from None
+    except UnicodeDecodeError:
+        raise DnasError(f"--template {path} is not UTF-8 text; give a Jinja2 template") from None
+
+
+def render_page(template: str | os.PathLike | None, title: str, header: Sequence[str], body: Sequence[str]) -> str:
+    """The page from the Jinja2 template (``load_template``): ``header`` and the sections of ``body`` (each
+    begins with its ``<h2 id=...>``) are trusted HTML; the title is escaped by the template engine."""
+    import re
+
+    import jinja2
+    from markupsafe import Markup
+
+    from suite.errors import DnasError
+
+    sections = []
+    for chunk in re.split(r'(?=<h2 id=")', "\n".join(body)):
+        m = re.match(r'<h2 id="([^"]*)">(.*?)</h2>', chunk)
+        if m:
+            sections.append({"id": m.group(1), "title": html.unescape(m.group(2)), "html": Markup(chunk.rstrip("\n"))})
+    try:
+        return load_template(template).render(
+            title=title, csp=Markup(CSP), css=Markup(CSS), header=Markup("\n".join(header)), sections=sections,
+            nav=[{"id": x["id"], "title": x["title"]} for x in sections])
+    except jinja2.UndefinedError as exc:
+        raise DnasError(f"--template {template}: {exc.message}; the page gives title, csp, css, header, sections "
+                        "(id, title, html) and nav (id, title)") from None
 
 
 

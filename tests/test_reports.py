@@ -24,6 +24,7 @@ from PIL import Image
 
 import chromium
 from conftest import TSS_REL, nan_step, reference_data
+import reports
 from reports import load, plots, stats, tables
 from suite.cli import main
 
@@ -465,3 +466,54 @@ def test_quickstart_reduced_runs_resumes_and_reports(nb201_table, tmp_path, caps
     # other settings into the same directory are refused, not mixed
     assert main([*args[:-1], "--epochs", "2"]) == 2
     assert "holds a quickstart with other settings (search_epochs)" in capsys.readouterr().err
+
+
+# ---- the page's template ------------------------------------------------------------------------
+
+def test_a_users_template_replaces_the_page(run_root, tmp_path, capsys):
+    """``--template FILE``: the user's Jinja2 template gets the title (escaped), the header and every section;
+    the tables and figures are written as always."""
+    mine = tmp_path / "mine.html.j2"
+    mine.write_text("<html><head><meta http-equiv=\"Content-Security-Policy\" content=\"{{ csp }}\"></head><body>"
+                    "<h1>LAB REPORT: {{ title }}</h1><ol>{% for s in nav %}<li>{{ s.id }}={{ s.title }}</li>"
+                    "{% endfor %}</ol>{% for s in sections if s.id in ('comparison', 'runs') %}{{ s.html }}"
+                    "{% endfor %}</body></html>\n")
+    out = tmp_path / "rep"
+    assert main(["report", str(run_root), "--out", str(out), "--template", str(mine), "--title", "a < b"]) == 0
+    capsys.readouterr()
+    page = (out / "report.html").read_text()
+    assert "<h1>LAB REPORT: a &lt; b</h1>" in page
+    assert "<li>comparison=Comparison</li>" in page and "<li>pairwise=Is A better than B?</li>" in page
+    assert '<h2 id="comparison">' in page and '<h2 id="runs">' in page and '<h2 id="figures">' not in page
+    assert (out / "tables" / "comparison.csv").is_file() and any((out / "figures").glob("*.png"))
+
+
+@pytest.mark.parametrize("text, says", [
+    ("{% for s in sections %}{{ s.html }", "line 1: unexpected '}'"),
+    ("{{ no_such_thing }}", "'no_such_thing' is undefined; the page gives title"),
+])
+def test_a_broken_template_is_one_line_and_writes_nothing(run_root, tmp_path, capsys, text, says):
+    bad = tmp_path / "bad.j2"
+    bad.write_text(text)
+    out = tmp_path / "rep"
+    assert main(["report", str(run_root), "--out", str(out), "--template", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0] and str(bad) in err[0]
+    assert not (out / "report.html").exists() and not (out / "tables").exists()
+    assert main(["report", str(run_root), "--out", str(out), "--template", str(tmp_path / "absent.j2")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("template", sorted((Path(reports.__file__).parent / "templates").glob("*.j2")),
+                         ids=lambda p: p.name)
+def test_every_shipped_template_is_self_contained(results, tmp_path, template):
+    """A page from any template the suite ships carries the Content-Security-Policy that forbids every load,
+    and refers to nothing outside itself (images are data URIs)."""
+    from reports.html import write_report
+
+    path = write_report(results, tmp_path / "rep", n_resamples=200, template=template)
+    page = path.read_text()
+    assert "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; " in page
+    assert not re.search(r"""src\s*=\s*["'](?!data:)""", page)  # everything shown is inline
+    links = re.findall(r"""href\s*=\s*["']([^"']*)""", page)  # links a reader may follow: anchors, files beside it
+    assert links and all(x.startswith("#") or (path.parent / x).is_file() for x in links)

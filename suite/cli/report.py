@@ -35,7 +35,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise DnasError("--hardware-target names a target of a --hardware table; give the table with --hardware FILE")
     extra = [s for s in (rank_section(results.runs),) if s is not None]
     path = write_report(results, args.out, title=args.title, sections=extra, metrics=args.metric or None,
-                        force=args.force, hardware=hardware)
+                        force=args.force, hardware=hardware, template=args.template)
     runs = results.runs
     skipped = unreadable(runs)
     for why in skipped:
@@ -104,6 +104,8 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--metric", action="append", help="compare only these columns (repeatable), e.g. "
                                                       "cifar10@200/test-accuracy, trained_test_accuracy")
     sp.add_argument("--title", help="report title")
+    sp.add_argument("--template", metavar="FILE", help="a Jinja2 template for report.html in place of the shipped "
+                    "one (reports/templates/report.html.j2: its variables are listed at its top)")
     sp.add_argument("--hardware", metavar="FILE", help="an HW-NAS-Bench-style table (parquet or CSV: arch_idx, "
                     "device, framework, task, lat_ms_median, energy_mj): adds the found cells' latency and energy "
                     "and an accuracy-vs-latency figure with the benchmark's Pareto front")
