@@ -19,7 +19,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "foundation": (("suite", "suite.errors", "suite.io", "suite.processes", "suite.params", "suite.checks",
                     "suite.device", "suite.names", "suite.numerics"),
                    ()),
-    "parts": (("suite.data", "suite.spaces", "suite.runstore"), ("foundation",)),
+    "parts": (("suite.data", "suite.spaces", "suite.runstore", "suite.tensorboard"), ("foundation",)),
     "engine": (("suite.train", "suite.oneshot"), ("foundation", "parts")),
     "methods": (("methods",), ("foundation", "parts", "engine")),
     "benchmarks": (("benchmarks",), ("foundation", "parts", "engine")),

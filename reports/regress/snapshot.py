@@ -27,7 +27,8 @@ ENV_COMPARED = ("dnas_suite", "python", "torch", "numpy", "device", "cpu_threads
 """Environment fields an exact replay depends on."""
 ENV_KEPT = (*ENV_COMPARED, "platform", "git_commit", "git_dirty", "numerics", "numerics_on_resume")
 """Environment fields a baseline records (the rest, like the host name, only make diffs noisy)."""
-NOT_COMPARED = ("epoch", "arch", "arch_weights", "epoch_time_s", "wall_time_s", "device", "peak_memory_mb")
+NOT_COMPARED = ("epoch", "arch", "arch_weights", "epoch_time_s", "wall_time_s", "device", "peak_memory_mb",
+                "images_per_s")
 """Per-epoch columns that are times, places or raw weights (``arch`` is compared on its own)."""
 _EPOCH_IDENT = ("run", "path", "kind", "space", "dataset", "seed", "status", "bench_version", "config_hash", "method",
                 "source_seed")

@@ -94,3 +94,10 @@ def finite_number(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
     return value
+
+
+def add_tensorboard(sp: argparse.ArgumentParser) -> None:
+    """``--tensorboard DIR``: each run's epochs as a TensorBoard event stream under DIR/<run name>."""
+    sp.add_argument("--tensorboard", metavar="DIR", help="write each run's epochs (losses, accuracies, looked-up "
+                    "accuracy, α entropy, op shares, learning rate, images/s) as a TensorBoard event stream under "
+                    "DIR/<run name> (needs: pip install 'dnas-suite[tensorboard]')")

@@ -33,6 +33,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         hardware = read_hardware(args.hardware, args.hardware_target)
     elif args.hardware_target:
         raise DnasError("--hardware-target names a target of a --hardware table; give the table with --hardware FILE")
+    if args.tensorboard:
+        from suite.tensorboard import export_run
+
+        readable = results.runs[results.runs["status"] != "unreadable"]
+        streams = [export_run(p, args.tensorboard) for p in readable["path"]]
+        if not args.json:
+            print(f"tensorboard: {len(streams)} event stream(s) under {args.tensorboard} "
+                  f"(tensorboard --logdir {args.tensorboard})")
     extra = [s for s in (rank_section(results.runs),) if s is not None]
     path = write_report(results, args.out, title=args.title, sections=extra, metrics=args.metric or None,
                         force=args.force, hardware=hardware, template=args.template)
@@ -104,6 +112,9 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--metric", action="append", help="compare only these columns (repeatable), e.g. "
                                                       "cifar10@200/test-accuracy, trained_test_accuracy")
     sp.add_argument("--title", help="report title")
+    sp.add_argument("--tensorboard", metavar="DIR", help="also write every run's epochs as a TensorBoard event "
+                    "stream under DIR/<run name>, the same scalars --tensorboard writes live (needs: pip install "
+                    "'dnas-suite[tensorboard]')")
     sp.add_argument("--template", metavar="FILE", help="a Jinja2 template for report.html in place of the shipped "
                     "one (reports/templates/report.html.j2: its variables are listed at its top)")
     sp.add_argument("--hardware", metavar="FILE", help="an HW-NAS-Bench-style table (parquet or CSV: arch_idx, "

@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 
 from suite.errors import DnasError
 
-from .common import THREADS_HELP, count_at_least, fmt_value, parse_pairs, print_json, add_json
+from .common import THREADS_HELP, add_json, add_tensorboard, count_at_least, fmt_value, parse_pairs, print_json
 
 _MOVABLE = ("data_dir", "splits_dir", "bench", "threads")
 """What --resume may change: paths that moved, and the thread count."""
@@ -24,6 +24,7 @@ def _add_run_flags(sp: argparse.ArgumentParser, bench_help: str, default_name: s
     sp.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
     sp.add_argument("--out", help="parent directory of run directories (default runs/)")
     sp.add_argument("--name", help=f"run directory name (default: {default_name})")
+    add_tensorboard(sp)
 
 
 _SWITCHES = ("channels_last", "amp")
@@ -92,7 +93,7 @@ def _search(args: argparse.Namespace) -> int:
     if args.resume:
         moved = _resume_only(args, ("config", "method", "space", "dataset", "seed", "device", "out", "name",
                                     "epochs", "set", *_SWITCHES), _SWITCHES)
-        store = resume_search(args.resume, progress=not args.json, **moved)
+        store = resume_search(args.resume, progress=not args.json, tensorboard=args.tensorboard, **moved)
     else:
         data: dict[str, Any] = {}
         if args.config:
@@ -112,7 +113,7 @@ def _search(args: argparse.Namespace) -> int:
         data["hparams"] = hparams
         if "method" not in data:
             raise DnasError("name a method with --method (see 'dnas list methods') or give a CONFIG.yaml")
-        store = run_search(SearchConfig.from_dict(data), progress=not args.json)
+        store = run_search(SearchConfig.from_dict(data), progress=not args.json, tensorboard=args.tensorboard)
     _report_run(args, store, (store.final or {}).get("lookups") or {})
     return 0
 
@@ -129,7 +130,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.resume:
         moved = _resume_only(args, ("arch", "from_run", "protocol", "dataset", "seed", "device", "out", "name",
                                     "epochs", "set", "amp", "channels_last", "compile"))
-        evaluation = TrainingBenchmark.resume(args.resume, progress=not args.json, **moved)
+        evaluation = TrainingBenchmark.resume(args.resume, progress=not args.json, tensorboard=args.tensorboard, **moved)
     else:
         if not args.protocol or not args.dataset:
             raise DnasError("--protocol and --dataset are required (or --resume RUN_DIR)")
@@ -151,7 +152,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             overrides["epochs"] = args.epochs
         bench = TrainingBenchmark(args.protocol, data_dir=args.data_dir, splits_dir=args.splits_dir, bench=args.bench,
                                   device=args.device or "auto", out=args.out or "runs", overrides=overrides,
-                                  threads=args.threads, progress=not args.json)
+                                  threads=args.threads, progress=not args.json, tensorboard=args.tensorboard)
         evaluation = bench.evaluate(arch, args.dataset, seed=0 if args.seed is None else args.seed, name=args.name,
                                     from_run=from_run)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports

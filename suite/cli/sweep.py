@@ -7,7 +7,7 @@ from typing import Any
 
 from suite.errors import DnasError
 
-from .common import count_at_least, finite_number, parse_pairs, print_json
+from .common import add_tensorboard, count_at_least, finite_number, parse_pairs, print_json
 
 
 def _share(text: str) -> float:
@@ -38,7 +38,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         states = run_sweep(sweep, retries=args.retries, retry_failed=args.retry_failed, progress=not args.json,
                            invocation={"set": args.set or [], "eval_set": args.eval_set or []},
                            kind=args.executor, address=args.address, workers=args.workers,
-                           cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, force=args.force)
+                           cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, force=args.force,
+                           tensorboard=args.tensorboard)
     except KeyboardInterrupt:
         print(f"dnas: interrupted: every run recorded where it stopped; run the same command again to resume "
               f"(state: dnas sweep status {sweep.out})", file=sys.stderr)
@@ -103,6 +104,7 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--force", action="store_true",
                     help="write into an --out that is not a sweep's (a non-empty directory without sweep.json, or "
                          "one whose sweep.json is not a dnas sweep record, which is replaced)")
+    add_tensorboard(sp)
     sp.add_argument("--retries", type=count_at_least(0), help="tries again of a run that crashed or whose worker died (default 2)")
     sp.add_argument("--retry-failed", dest="retry_failed", action="store_true",
                     help="also resume runs that failed in an earlier invocation")

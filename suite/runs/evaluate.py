@@ -19,6 +19,7 @@ from suite.checks import writable_dir
 from suite.device import choose_threads, print_busy_note, resolve_device, using_threads
 from suite.errors import DnasError, WrongType
 from suite.runstore import RunStore, open_run
+from suite.tensorboard import open_stream
 from suite.train.batches import TrainData
 from suite.train.distributed import Dist, barrier, broadcast, init_distributed, is_main_process
 from suite.train.loop import Trainer
@@ -58,7 +59,8 @@ def _inputs(cfg: EvalConfig) -> tuple[Protocol, Any, Any, str, int]:
         choose_threads(cfg.threads)
 
 
-def run_training(cfg: EvalConfig, *, progress: bool = True, stop_after: int | None = None) -> RunStore:
+def run_training(cfg: EvalConfig, *, progress: bool = True, stop_after: int | None = None,
+                 tensorboard: str | os.PathLike | None = None) -> RunStore:
     """Train ``cfg.arch`` from scratch under ``cfg.protocol``; returns the finished run store.
 
     Every input (protocol, arch, benchmark, device, output place, data and split files) is checked
@@ -91,12 +93,13 @@ def run_training(cfg: EvalConfig, *, progress: bool = True, stop_after: int | No
         if not d.main:
             store = open_run(out / name)
         with store.writing():
-            return _train(store, protocol, arch, cfg, device, data, bench, progress and d.main, stop_after, d)
+            return _train(store, protocol, arch, cfg, device, data, bench, progress and d.main, stop_after, d,
+                          tensorboard=tensorboard)
 
 
 def resume_training(run_dir: str | os.PathLike, *, progress: bool = True, stop_after: int | None = None,
                     data_dir: str | None = None, splits_dir: str | None = None, bench: str | None = None,
-                    threads: int | None = None) -> RunStore:
+                    threads: int | None = None, tensorboard: str | os.PathLike | None = None) -> RunStore:
     """Continue an evaluation from its last finished epoch; refused while another process writes it.
 
     ``data_dir``, ``splits_dir`` and ``bench`` replace paths that moved (written to the config);
@@ -120,13 +123,14 @@ def resume_training(run_dir: str | os.PathLike, *, progress: bool = True, stop_a
                 print_busy_note(n_threads)
             with store.writing():
                 return _train(store, protocol, arch, cfg, device, data, bench_store, progress and d.main, stop_after,
-                              d, resumed=True)
+                              d, resumed=True, tensorboard=tensorboard)
     finally:
         store.release()
 
 
 def _train(store: RunStore, protocol: Protocol, arch: Any, cfg: EvalConfig, device: str, data: TrainData, bench: Any,
-           progress: bool, stop_after: int | None, d: Dist = Dist(), resumed: bool = False) -> RunStore:
+           progress: bool, stop_after: int | None, d: Dist = Dist(), resumed: bool = False,
+           tensorboard: str | os.PathLike | None = None) -> RunStore:
     """Train (every rank), evaluate and write the run (rank 0); resumes from the run's checkpoint."""
     from tqdm.auto import tqdm
 
@@ -145,6 +149,7 @@ def _train(store: RunStore, protocol: Protocol, arch: Any, cfg: EvalConfig, devi
     steps = data.train_steps()
     bar = tqdm(total=hp["epochs"] * steps if steps else None, initial=start * (steps or 0),
                desc=f"train {protocol.name} {cfg.dataset}", unit="step", disable=not progress or None, leave=False)
+    events = open_stream(tensorboard, store.path) if d.main else None
     try:
         for epoch in range(start, hp["epochs"]):
             if lifecycle.stop_requested(store, epoch, stop_after, d.main):
@@ -156,16 +161,18 @@ def _train(store: RunStore, protocol: Protocol, arch: Any, cfg: EvalConfig, devi
                                           epoch=epoch)
             if d.main and ((epoch + 1) % hp["eval_every"] == 0 or epoch + 1 == hp["epochs"]):
                 row.update(trainer.evaluate())
-            row.update(lifecycle.epoch_cost(store, device, t0))
+            row.update(lifecycle.epoch_cost(store, device, t0, steps * hp["batch_size"] * d.world if steps else None))
             rows.append(row)
             state = trainer.state()  # a collective: every rank's drop-path / cutout stream
             if d.main:
                 lifecycle.record_epoch(store, rows, epoch, hp["epochs"],
-                                       {**state, "epoch": epoch, "elapsed": row["wall_time_s"]})
+                                       {**state, "epoch": epoch, "elapsed": row["wall_time_s"]}, events)
             barrier(d)
             bar.set_postfix_str(f"epoch {epoch} loss {row['train-loss']:.3f}")
     finally:
         bar.close()
+        if events is not None:
+            events.close()
     if not d.main:
         return store
     final_metrics = {k: v for k, v in rows[-1].items() if k.endswith(("loss", "accuracy"))}

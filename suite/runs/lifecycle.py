@@ -69,19 +69,27 @@ def fail_non_finite(store: RunStore, rows: list[dict[str, Any]], reason: str, hi
     raise NonFiniteLoss(f"run {store.path} stopped: {reason}{hint}")
 
 
-def epoch_cost(store: RunStore, device: str, started: float) -> dict[str, Any]:
+def epoch_cost(store: RunStore, device: str, started: float, images: int | None = None) -> dict[str, Any]:
     """The cost columns of one epoch's row: its time, the run's wall time so far (every session's,
-    killed ones included), the device and the peak memory."""
-    return {"epoch_time_s": time.time() - started, "wall_time_s": store.wall_time(), "device": device,
-            "peak_memory_mb": peak_memory_mb(device)}
+    killed ones included), the device, the peak memory and, given the ``images`` the epoch processed,
+    its throughput."""
+    seconds = time.time() - started
+    out = {"epoch_time_s": seconds, "wall_time_s": store.wall_time(), "device": device,
+           "peak_memory_mb": peak_memory_mb(device)}
+    if images and seconds > 0:
+        out["images_per_s"] = images / seconds
+    return out
 
 
-def record_epoch(store: RunStore, rows: list[dict[str, Any]], epoch: int, epochs: int, checkpoint: dict[str, Any]
-                 ) -> None:
-    """Write the rows so far, the progress, then the checkpoint (so status.json never counts less time)."""
+def record_epoch(store: RunStore, rows: list[dict[str, Any]], epoch: int, epochs: int, checkpoint: dict[str, Any],
+                 events: Any = None) -> None:
+    """Write the rows so far, the progress, then the checkpoint (so status.json never counts less time); and
+    the epoch's scalars to its TensorBoard stream (``events``, ``suite.tensorboard.EventStream``) if any."""
     store.write_metrics(rows)
     store.progress(epoch + 1, epochs)
     store.save_checkpoint(checkpoint)
+    if events is not None:
+        events.epoch(rows[-1])
 
 
 def finish(store: RunStore, final: dict[str, Any]) -> RunStore:

@@ -12,10 +12,10 @@ import torch
 
 from suite import numerics
 from suite.checks import writable_dir
-from suite.device import choose_threads, print_busy_note, resolve_device, using_threads
-from suite.device import reset_peak_memory
+from suite.device import choose_threads, print_busy_note, reset_peak_memory, resolve_device, using_threads
 from suite.errors import DnasError, WrongType
 from suite.runstore import RunStore
+from suite.tensorboard import open_stream
 
 from . import lifecycle
 from .config import SearchConfig
@@ -32,7 +32,8 @@ def _entropy(weights: dict[str, torch.Tensor]) -> float:
     return float(torch.cat(vals).mean())
 
 
-def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | None = None) -> RunStore:
+def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | None = None,
+               tensorboard: str | os.PathLike | None = None) -> RunStore:
     """Run a search from scratch; ``stop_after`` ends it after that many epochs (to test resuming).
 
     Every input (device, output place, data, split files, hyperparameters, benchmark) is checked
@@ -65,12 +66,12 @@ def run_search(cfg: SearchConfig, *, progress: bool = True, stop_after: int | No
             print_busy_note(threads)
         reset_peak_memory(device)
         with store.writing():
-            return _loop(store, method, train, valid, lookup, device, 0, [], progress, stop_after)
+            return _loop(store, method, train, valid, lookup, device, 0, [], progress, stop_after, tensorboard)
 
 
 def resume_search(run_dir: str | os.PathLike, *, progress: bool = True, stop_after: int | None = None,
                   data_dir: str | None = None, splits_dir: str | None = None, bench: str | None = None,
-                  threads: int | None = None) -> RunStore:
+                  threads: int | None = None, tensorboard: str | os.PathLike | None = None) -> RunStore:
     """Continue a run from its last finished epoch; refused while another process writes it.
 
     ``data_dir``, ``splits_dir`` and ``bench`` replace paths that moved since the run started
@@ -97,7 +98,8 @@ def resume_search(run_dir: str | os.PathLike, *, progress: bool = True, stop_aft
                 print_busy_note(n_threads)
             reset_peak_memory(device)
             with store.writing():
-                return _loop(store, method, train, valid, lookup, device, start, rows, progress, stop_after)
+                return _loop(store, method, train, valid, lookup, device, start, rows, progress, stop_after,
+                             tensorboard)
     finally:
         store.release()
 
@@ -126,7 +128,8 @@ def restore_search(store: RunStore, device: str, config: dict[str, Any] | None =
 
 
 def _loop(store: RunStore, method: Any, train: Any, valid: Any, lookup: Lookup, device: str, start: int,
-          rows: list[dict[str, Any]], progress: bool, stop_after: int | None) -> RunStore:
+          rows: list[dict[str, Any]], progress: bool, stop_after: int | None,
+          tensorboard: str | os.PathLike | None = None) -> RunStore:
     from tqdm.auto import tqdm
 
     from suite.data import DeviceLoader
@@ -143,6 +146,7 @@ def _loop(store: RunStore, method: Any, train: Any, valid: Any, lookup: Lookup, 
     store.progress(start, epochs)
     bar = tqdm(total=epochs * steps, initial=start * steps, desc=f"{method.name} {method.space.name}",
                unit="step", disable=not progress or None, leave=False)
+    events = open_stream(tensorboard, store.path)
     try:
         for epoch in range(start, epochs):
             if lifecycle.stop_requested(store, epoch, stop_after):
@@ -172,14 +176,16 @@ def _loop(store: RunStore, method: Any, train: Any, valid: Any, lookup: Lookup, 
             row.update({"lr": method.lr, "arch_entropy": _entropy(weights),
                         "arch_weights": json.dumps({g: [[round(float(x), 6) for x in r] for r in w]
                                                     for g, w in weights.items()})})
-            row.update(lifecycle.epoch_cost(store, device, t0))
+            row.update(lifecycle.epoch_cost(store, device, t0, 2 * steps * bs if method.weight_sharing else None))
             row.update(method.epoch_metrics())
             rows.append(row)
             lifecycle.record_epoch(store, rows, epoch, epochs, {"method": method.state_dict(), "epoch": epoch,
-                                                                "elapsed": row["wall_time_s"]})
+                                                                "elapsed": row["wall_time_s"]}, events)
             bar.set_postfix_str(f"epoch {epoch} loss {row.get('train_loss', math.nan):.3f}")
     finally:
         bar.close()
+        if events is not None:
+            events.close()
     elapsed = store.wall_time()
     final = {"arch": rows[-1]["arch"] if rows else None, "epochs": epochs, "bench": lookup.describe(),
              "wall_time_s": elapsed, "gpu_days": elapsed / 86400 if device.startswith("cuda") else None,

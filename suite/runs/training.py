@@ -27,11 +27,13 @@ class TrainingBenchmark(Benchmark):
 
     def __init__(self, protocol: str, *, data_dir: str | None = None, splits_dir: str | None = None,
                  device: str = "auto", out: str = "runs", overrides: dict[str, Any] | None = None,
-                 progress: bool = True, bench: str | None = None, threads: int | None = None) -> None:
+                 progress: bool = True, bench: str | None = None, threads: int | None = None,
+                 tensorboard: str | os.PathLike | None = None) -> None:
         self.protocol = get_protocol(protocol, overrides)
         self.kw = {"data_dir": data_dir, "splits_dir": splits_dir, "device": device, "out": out,
                    "overrides": dict(overrides or {}), "bench": bench, "threads": threads}
         self.progress = progress
+        self.tensorboard = tensorboard
 
     def datasets(self, epochs: int | None = None) -> list[str]:
         return list(self.protocol.datasets)
@@ -46,16 +48,18 @@ class TrainingBenchmark(Benchmark):
         overrides = {**self.kw["overrides"], **({"epochs": epochs} if epochs is not None else {})}
         cfg = EvalConfig(str(arch), self.protocol.name, dataset, seed=seed, name=name, from_run=from_run,
                          **{**self.kw, "overrides": overrides})
-        return evaluation_of(run_training(cfg, progress=self.progress, stop_after=stop_after))
+        return evaluation_of(run_training(cfg, progress=self.progress, stop_after=stop_after,
+                                          tensorboard=self.tensorboard))
 
     @staticmethod
     def resume(run_dir: str | os.PathLike, *, progress: bool = True, stop_after: int | None = None,
-               **moved: Any) -> Evaluation:
+               tensorboard: str | os.PathLike | None = None, **moved: Any) -> Evaluation:
         """Continue an evaluation run from its last finished epoch (``moved``: data_dir, splits_dir,
         bench, threads that changed since it started)."""
         from .evaluate import resume_training
 
-        return evaluation_of(resume_training(run_dir, progress=progress, stop_after=stop_after, **moved))
+        return evaluation_of(resume_training(run_dir, progress=progress, stop_after=stop_after,
+                                             tensorboard=tensorboard, **moved))
 
 
 def evaluation_of(store: Any) -> Evaluation:

@@ -47,14 +47,14 @@ def make_executor(sweep: Sweep, **overrides: Any) -> Executor:
 
 def run_sweep(sweep: Sweep, executor: Executor | None = None, *, retries: int | None = None,
               retry_failed: bool = False, progress: bool = True, invocation: dict[str, Any] | None = None,
-              force: bool = False, **resources: Any) -> dict[str, RunState]:
+              force: bool = False, tensorboard: str | None = None, **resources: Any) -> dict[str, RunState]:
     """Run every unfinished run of ``sweep`` and return the states (completed runs are skipped, unfinished
     ones resumed). ``resources``: ``kind``, ``address``, ``workers``, ``cpus_per_run``, ``gpus_per_run``.
 
     Everything is checked before anything is written: the settings, the output directory (``out`` must
     be new, empty or a sweep's; ``force`` takes any directory, see ``check_out``) and the executor.
     A full disk stops the sweep with an OSError (ENOSPC) naming the file; the runs resume on the next
-    call once there is space."""
+    call once there is space. ``tensorboard``: a folder for every run's TensorBoard event stream."""
     from .progress import Live
 
     settings = _check({**sweep.executor, **{k: v for k, v in {**resources, "retries": retries}.items()
@@ -68,7 +68,7 @@ def run_sweep(sweep: Sweep, executor: Executor | None = None, *, retries: int | 
         raise
     live = Live(f"sweep {sweep.out}  ({ex.describe()})", len(sweep.runs), enabled=progress)
     scheduler = Scheduler(sweep, ex, retries=settings.get("retries", DEFAULT_RETRIES), retry_failed=retry_failed,
-                          on_change=live)
+                          on_change=live, tensorboard=str(tensorboard) if tensorboard else None)
     try:
         return scheduler.run()
     finally:

@@ -62,7 +62,8 @@ def execute(task: dict[str, Any]) -> dict[str, Any]:
     """Start, resume or skip one run (in a worker process); returns its outcome, never raises.
 
     ``task``: ``id``, ``kind``, ``out``, ``config`` (from the spec), ``after`` (an evaluation's search),
-    ``threads`` (intra-op threads) and ``device`` (where the executor placed it). Outcome: ``state``
+    ``threads`` (intra-op threads), ``device`` (where the executor placed it) and ``tensorboard`` (where
+    the run's event stream goes, or None). Outcome: ``state``
     (completed, failed, interrupted or busy: another process writes it), ``reason``, ``retry``
     (whether trying again may help), ``seconds``, ``host``, ``pid``."""
     t0 = time.perf_counter()
@@ -139,7 +140,7 @@ def _start(task: dict[str, Any], path: Path) -> Any:
     if task["kind"] == "search":
         from suite.runs import SearchConfig, run_search
 
-        return run_search(SearchConfig(**cfg), progress=False)
+        return run_search(SearchConfig(**cfg), progress=False, tensorboard=task.get("tensorboard"))
     from suite.runs import EvalConfig, run_training
 
     arch = final_arch(task["out"], task["after"])
@@ -147,7 +148,7 @@ def _start(task: dict[str, Any], path: Path) -> Any:
         raise RuntimeError(f"search run {task['after']} has no final architecture")
     if "from_run" in {f.name for f in dataclasses.fields(EvalConfig)}:  # where the run layer records the link
         cfg["from_run"] = str(Path(task["out"]) / task["after"])
-    return run_training(EvalConfig(arch=arch, **cfg), progress=False)
+    return run_training(EvalConfig(arch=arch, **cfg), progress=False, tensorboard=task.get("tensorboard"))
 
 
 def _resume(task: dict[str, Any], path: Path) -> Any:
@@ -163,10 +164,10 @@ def _resume(task: dict[str, Any], path: Path) -> Any:
     if task["kind"] == "search":
         from suite.runs import resume_search
 
-        return resume_search(path, progress=False, threads=recorded, **moved)
+        return resume_search(path, progress=False, threads=recorded, tensorboard=task.get("tensorboard"), **moved)
     from suite.runs import resume_training
 
-    return resume_training(path, progress=False, threads=recorded, **moved)
+    return resume_training(path, progress=False, threads=recorded, tensorboard=task.get("tensorboard"), **moved)
 
 
 def _recorded_threads(path: Path) -> int | None:

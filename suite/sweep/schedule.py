@@ -232,8 +232,9 @@ class Scheduler:
     """Feeds an executor the runs of a sweep in order, as they become ready, and tracks their states."""
 
     def __init__(self, sweep: Sweep, executor: Executor, *, retries: int = 2, retry_failed: bool = False,
-                 on_change: Callable[[dict[str, RunState]], None] | None = None) -> None:
+                 on_change: Callable[[dict[str, RunState]], None] | None = None, tensorboard: str | None = None) -> None:
         self.sweep, self.executor, self.retries, self.retry_failed = sweep, executor, retries, retry_failed
+        self.tensorboard = tensorboard
         self.on_change = on_change or (lambda states: None)
         self.states = read_states(sweep)
         self.todo = [s.id for s in sweep.runs if self._wanted(self.states[s.id])]
@@ -302,7 +303,8 @@ class Scheduler:
             if run_id in self.held or run_id in self.in_flight or not self._ready(rs):
                 continue
             task = {"id": run_id, "kind": rs.spec.kind, "out": str(self.sweep.out), "config": rs.spec.config,
-                    "after": rs.spec.after, "device": rs.spec.config.get("device", "auto")}
+                    "after": rs.spec.after, "device": rs.spec.config.get("device", "auto"),
+                    "tensorboard": self.tensorboard}
             self.executor.submit(run_id, task)
             self.in_flight.add(run_id)
             rs.state, rs.started, rs.reason = "starting", time.monotonic(), None
