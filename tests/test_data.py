@@ -12,6 +12,7 @@ from PIL import Image
 
 from suite import data
 from suite.errors import FormatError, MissingFileError
+from suite.names import DATASETS
 
 from conftest import (CIFAR10_TRAIN_PER_BATCH, CIFAR100_TRAIN, IN16_PER_BATCH, dump, planar,  # noqa: F401
                       reference_data, write_split)
@@ -136,7 +137,7 @@ def test_train_test_protocols(root, protocol):
 def test_unknown_dataset_lists_names(root):
     with pytest.raises(ValueError) as exc:
         data.train_test("cifar-10", root)
-    assert_one_line(exc, *data.DATASETS)
+    assert_one_line(exc, *DATASETS)
 
 
 # ----------------------------------------------------------------------------- errors

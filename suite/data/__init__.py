@@ -16,17 +16,13 @@ on-disk format), ``splits`` (the NATS-Bench split policy), ``loader`` (the devic
 """
 from __future__ import annotations
 
-from suite.names import DATASETS
-
 from .arrays import ArrayDataset, TrainTest
-from .imagenet import IMAGENET_MEAN, IMAGENET_STD, ImageFolderDataset
+from .imagenet import ImageFolderDataset
 from .loader import DeviceLoader, normalize
-from .readers import (CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, IMAGENET16_MEAN, IMAGENET16_STD,
-                      load_cifar10, load_cifar100, load_digits, load_imagenet16)
+from .readers import load_cifar10, load_cifar100, load_digits, load_imagenet16
 from .splits import read_split, search_split, train_test
 
 __all__ = [
-    "DATASETS",
     "ArrayDataset",
     "DeviceLoader",
     "ImageFolderDataset",

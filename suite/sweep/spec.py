@@ -237,7 +237,7 @@ def _device(entry: Mapping[str, Any], where: str, name: str, default: str = "aut
 # ---- searches ------------------------------------------------------------------------------------
 
 def _expand_searches(section: Any, where: str, extra: dict[str, Any]) -> list[RunSpec]:
-    from suite.data import DATASETS
+    from suite.names import DATASETS
 
     runs: list[RunSpec] = []
     resolved: dict[str, tuple[str, dict[str, Any]]] = {}  # (method, space, given hparams) -> (space, hp)
