@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from suite import data
+from suite.data.readers import CIFAR10_MEAN, CIFAR10_STD
 from suite.errors import FormatError, MissingFileError
 from suite.names import DATASETS
 
@@ -40,7 +41,7 @@ def test_cifar10_pixels_labels_and_channel_order(root, c10):
     assert np.array_equal(test.labels.numpy(), y[n:])
     assert np.array_equal(train.images[0, 0].numpy(), x[0, :, :, 0])       # channel 0 is red
     assert np.array_equal(train.images[0, 2].numpy(), x[0, :, :, 2])       # channel 2 is blue
-    assert train.num_classes == 10 and train.mean == data.CIFAR10_MEAN and train.crop_pad == 4
+    assert train.num_classes == 10 and train.mean == CIFAR10_MEAN and train.crop_pad == 4
 
 
 def test_dataset_dir_itself_or_its_parent(root):
@@ -204,7 +205,7 @@ def indexed(n: int = 23, size: int = 32, pad: int = 4) -> data.ArrayDataset:
     """n random images whose label is their index, so batches reveal which samples they hold."""
     gen = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (n, 3, size, size), generator=gen, dtype=torch.uint8)
-    return data.ArrayDataset(images, torch.arange(n), n, data.CIFAR10_MEAN, data.CIFAR10_STD, "indexed", pad, True)
+    return data.ArrayDataset(images, torch.arange(n), n, CIFAR10_MEAN, CIFAR10_STD, "indexed", pad, True)
 
 
 def epoch(loader: data.DeviceLoader, e: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
