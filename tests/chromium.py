@@ -2,8 +2,7 @@
 Python dependency. Used by the report tests to load a page, measure what rendered, record every
 request the page made and take a screenshot.
 
-Chromium comes from the system packages; in CI (``CI=true``) a missing browser is installed with
-``apt-get install chromium`` (Debian) before the first browser test.
+Chromium comes from the system packages (``NAMES``); ``syspkg.require`` finds it, or installs it in CI.
 """
 from __future__ import annotations
 
@@ -18,32 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
          "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio", "--remote-debugging-pipe")
-
-
-def find() -> str | None:
-    """Path of a Chromium binary on PATH, else None."""
-    for name in NAMES:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-def install() -> str | None:
-    """``apt-get install chromium`` (as root, or through sudo); the binary's path, or None."""
-    apt = shutil.which("apt-get")
-    if apt is None:
-        return None
-    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in ([apt, "update"], [apt, "install", "-y", "--no-install-recommends", "chromium"]):
-        subprocess.run(prefix + cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=900, check=False)
-    return find()
 
 
 def _high(fd: int) -> int:

@@ -11,7 +11,6 @@ import html.parser
 import itertools
 import json
 import math
-import os
 import re
 import shutil
 from io import StringIO
@@ -23,6 +22,7 @@ import pytest
 from PIL import Image
 
 import chromium
+import syspkg
 from conftest import TSS_REL, nan_step, reference_data
 import reports
 from reports import load, plots, stats, tables
@@ -402,15 +402,7 @@ def test_the_page_states_the_resamples_it_used(run_root, tmp_path):
 
 @pytest.fixture(scope="session")
 def browser_binary() -> str:
-    binary = chromium.find()
-    in_ci = os.environ.get("CI", "").lower() == "true"
-    if binary is None and in_ci:
-        binary = chromium.install()
-    if binary is None:
-        if in_ci:
-            pytest.fail("Chromium is missing in CI and 'apt-get install -y chromium' did not provide it")
-        pytest.skip("no Chromium on PATH: install it with 'apt-get install -y chromium' (Debian/Ubuntu)")
-    return binary
+    return syspkg.require(["chromium"], chromium.NAMES, "Chromium")
 
 
 def test_report_renders_offline_in_chromium(browser_binary, run_root, tmp_path):
@@ -517,3 +509,25 @@ def test_every_shipped_template_is_self_contained(results, tmp_path, template):
     assert not re.search(r"""src\s*=\s*["'](?!data:)""", page)  # everything shown is inline
     links = re.findall(r"""href\s*=\s*["']([^"']*)""", page)  # links a reader may follow: anchors, files beside it
     assert links and all(x.startswith("#") or (path.parent / x).is_file() for x in links)
+
+
+def test_latex_tables_compile(results, tmp_path):
+    """The comparison and pairwise tables compile with pdflatex (booktabs) in a minimal document."""
+    import subprocess
+
+    pdflatex = syspkg.require(["texlive-latex-base", "texlive-latex-recommended"], ["pdflatex"], "pdflatex")
+    runs, _ = results
+    frames = {"comparison": tables.comparison(runs, [TRUTH, "search_cpu_hours"], optimum=tables.benchmark_optimum(runs),
+                                              references=tables.load_references(), n_resamples=200),
+              "pairwise": tables.pairwise(runs, TRUTH)}
+    for name, frame in frames.items():
+        (tmp_path / f"{name}.tex").write_text(tables.render(frame, "latex"))
+        doc = tmp_path / f"doc-{name}.tex"
+        doc.write_text("\\documentclass{article}\\usepackage[T1]{fontenc}\\usepackage{booktabs}\n"
+                       "\\usepackage[landscape,margin=5mm]{geometry}\n\\begin{document}\\tiny\n"
+                       f"\\input{{{name}.tex}}\n\\end{{document}}\n")
+        done = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout[-3000:]
+        assert (tmp_path / f"doc-{name}.pdf").stat().st_size > 1000
+
