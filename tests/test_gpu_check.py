@@ -27,5 +27,6 @@ def test_the_gpu_check_summarises_without_cuda(tmp_path):
                for t in summary["tests"])
     assert {t["test"].split("[")[0] for t in summary["tests"]} == {
         "test_bf16_channels_last_step_agrees_with_fp32", "test_cuda_fp32_step_agrees_with_the_cpu_in_float64",
-        "test_search_and_evaluation_on_cuda_record_gpu_cost"}
+        "test_search_and_evaluation_on_cuda_record_gpu_cost", "test_search_step_throughput",
+        "test_evaluation_throughput_and_ddp_equals_the_plain_run", "test_zz_print_the_table"}
     assert (tmp_path / "gpu-check.md").read_text().startswith("# GPU check")

@@ -168,3 +168,25 @@ def test_evaluate_from_a_search_run(tmp_path, capsys):
     assert main(["evaluate", "--from-run", str(tmp_path / "e"), "--arch", "x", "--protocol", "nats-12",
                  "--dataset", "digits"]) == 2
     assert "exactly one of --arch" in capsys.readouterr().err
+
+
+def test_ddp_with_one_process_equals_the_plain_run(tmp_path):
+    """``torchrun --nproc_per_node 1`` (DDP over gloo) trains exactly as the plain run: same metrics, same cell."""
+    import os
+    import subprocess
+    import sys
+
+    from suite.runstore import open_run
+
+    args = ["evaluate", "--arch", A11, "--protocol", "nats-12", "--dataset", "digits", "--epochs", "2",
+            "--set", "batch_size=64", "--set", "channels=8", "--set", "depth=1", "--out", str(tmp_path), "--json"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
+                          "-m", "suite.cli", *args, "--name", "ddp"], capture_output=True, text=True, timeout=600, env=env)
+    plain = subprocess.run([sys.executable, "-m", "suite.cli", *args, "--name", "plain"], capture_output=True,
+                           text=True, timeout=600, env=env)
+    assert ddp.returncode == 0 and plain.returncode == 0, ddp.stderr[-2000:] + plain.stderr[-2000:]
+    a, b = open_run(tmp_path / "ddp"), open_run(tmp_path / "plain")
+    assert a.config.get("world_size") == 1 and a.final["arch"] == b.final["arch"]
+    pd.testing.assert_frame_equal(a.metrics.drop(columns=VOLATILE, errors="ignore"),
+                                  b.metrics.drop(columns=VOLATILE, errors="ignore"))

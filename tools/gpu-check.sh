@@ -16,7 +16,7 @@ python -c "import suite, torch, pytest" 2>/dev/null || {
 python -m suite.cli doctor --json > "$OUT/doctor.json"
 doctor_rc=$?
 start=$(date +%s)
-timeout "$CAP" python -m pytest -m gpu tests/gpu -q -p no:cacheprovider -rs -s --junitxml "$OUT/gpu-tests.xml" \
+DNAS_GPU_TABLE="$OUT/gpu-throughput.md" timeout "$CAP" python -m pytest -m gpu tests/gpu -q -p no:cacheprovider -rs -s --junitxml "$OUT/gpu-tests.xml" \
   > "$OUT/gpu-tests.log" 2>&1
 tests_rc=$?
 python - "$OUT" "$doctor_rc" "$tests_rc" "$(( $(date +%s) - start ))" <<'PY'
@@ -40,6 +40,9 @@ lines = ["# GPU check", "", *(f"- {g}" for g in summary["gpu"]), "",
          f"tests: exit {tests_rc}{' (timed out)' if tests_rc == 124 else ''}, {seconds} s", "",
          "| test | status | s |", "|---|---|---|",
          *(f"| {c['test']} | {c['status'].replace('|', '/')} | {c['seconds']:.1f} |" for c in cases)]
+table = out / "gpu-throughput.md"
+if table.exists():  # the throughput table the GPU test set printed: ours vs XAutoDL, fp32 and bf16
+    lines += ["", *table.read_text().splitlines()]
 (out / "gpu-check.md").write_text("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
