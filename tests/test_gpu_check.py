@@ -30,3 +30,15 @@ def test_the_gpu_check_summarises_without_cuda(tmp_path):
         "test_search_and_evaluation_on_cuda_record_gpu_cost", "test_search_step_throughput",
         "test_evaluation_throughput_and_ddp_equals_the_plain_run", "test_zz_print_the_table"}
     assert (tmp_path / "gpu-check.md").read_text().startswith("# GPU check")
+
+
+def test_the_throughput_table_runs_on_cpu():
+    """The GPU test set's throughput measurement, on CPU with small numbers: ours and XAutoDL's supernet, fp32
+    and bf16 autocast, both step and the table reads back (the GPU numbers come where a device is lent)."""
+    from gpu.test_throughput import measure, table
+
+    rows = [measure(which, bf16, device="cpu", batch=4, steps=1) for which in ("xautodl", "ours") for bf16 in (False, True)]
+    assert all(r["images_per_s"] > 0 for r in rows)
+    text = table(rows, "cpu")
+    assert text.count("| search step, NB201 DARTS-V1, batch 4 |") == 4 and "| xautodl | bf16 |" in text
+

@@ -49,7 +49,7 @@ def test_cuda_fp32_step_agrees_with_the_cpu_in_float64(method, monkeypatch):
 
 def test_search_and_evaluation_on_cuda_record_gpu_cost(root, protocol, tmp_path):
     """A 2-epoch NB201 DARTS-V1 search and a 2-epoch evaluation of its cell through the command line, on
-    CIFAR-10 files in the official format: GPU-days and peak GPU memory in the run store."""
+    CIFAR-10 files in the official format: GPU-days, peak GPU memory and images/s in the run store."""
     from suite.cli import main
 
     common = ["--dataset", "cifar10", "--data-dir", str(root), "--splits-dir", str(protocol), "--device", "cuda",
@@ -64,5 +64,9 @@ def test_search_and_evaluation_on_cuda_record_gpu_cost(root, protocol, tmp_path)
                  "--name", "e", "--set", "batch_size=4", *common]) == 0
     cost = json.loads((tmp_path / "e" / "final.json").read_text())["cost"]
     assert cost["gpu_days"] > 0 and cost["gpu"] == torch.cuda.get_device_name(0)
+    from suite.runstore import open_run
+
+    for run in ("s", "e"):
+        assert (open_run(tmp_path / run).metrics["images_per_s"] > 0).all(), run
     print(f"\nsearch 2 epochs: {search_s:.1f} s; evaluation: {cost['wall_time_s']:.1f} s, "
           f"peak {cost['peak_memory_mb']:.0f} MB")

@@ -23,22 +23,22 @@ BATCH, STEPS, WARMUP = 64, 20, 3
 ROWS: list[dict] = []
 
 
-def _ours(bf16: bool):
+def _ours(bf16: bool, device: str):
     from methods import create_method
 
-    m = create_method("darts-v1", "nb201", 10, 3, seed=0, device="cuda", amp=bf16, channels_last=True)
+    m = create_method("darts-v1", "nb201", 10, 3, seed=0, device=device, amp=bf16, channels_last=True)
     m.on_epoch_start(0)
     return lambda train, valid: m.step(train, valid)
 
 
-def _xautodl(bf16: bool):
+def _xautodl(bf16: bool, device: str):
     import torch.nn.functional as F
 
     from methods.base import NB201_PROTOCOL
     from xautodl_ref import need_xautodl, xautodl_nb201
 
     need_xautodl()
-    ref = xautodl_nb201().cuda()
+    ref = xautodl_nb201().to(device)
     hp = {**NB201_PROTOCOL, "arch_lr": 3e-4, "arch_beta1": 0.5, "arch_weight_decay": 1e-3, "grad_clip": 5.0}
     weights = ref.get_weights()
     w_opt = torch.optim.SGD(weights, hp["lr"], momentum=hp["momentum"], nesterov=hp["nesterov"],
@@ -47,7 +47,7 @@ def _xautodl(bf16: bool):
                              weight_decay=hp["arch_weight_decay"])
 
     def step(train, valid):
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
             a_opt.zero_grad()
             F.cross_entropy(ref(valid[0])[1].float(), valid[1]).backward()
             a_opt.step()
@@ -59,26 +59,44 @@ def _xautodl(bf16: bool):
     return step
 
 
+def measure(which: str, bf16: bool, device: str = "cuda", batch: int = BATCH, steps: int = STEPS) -> dict:
+    """Images/s and peak memory of ``steps`` search steps of ``which`` (ours or xautodl) after a warm-up; on
+    CPU too (with small numbers) so the default test run exercises it."""
+    g = torch.Generator().manual_seed(1)
+    train = (torch.randn(batch, 3, 32, 32, generator=g).to(device), torch.randint(0, 10, (batch,), generator=g).to(device))
+    valid = (torch.randn(batch, 3, 32, 32, generator=g).to(device), torch.randint(0, 10, (batch,), generator=g).to(device))
+    step = _ours(bf16, device) if which == "ours" else _xautodl(bf16, device)
+    cuda = device.startswith("cuda")
+    for _ in range(WARMUP):
+        step(train, valid)
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step(train, valid)
+    if cuda:
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t
+    return {"what": f"search step, NB201 DARTS-V1, batch {batch}", "who": which, "precision": "bf16" if bf16 else "fp32",
+            "images_per_s": 2 * batch * steps / seconds,
+            "peak_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else float("nan")}
+
+
+def table(rows: list[dict], device_name: str) -> str:
+    """The Markdown throughput table."""
+    return "\n".join([f"# GPU throughput on {device_name}", "",
+                      "| what | who | precision | images/s | peak memory (MB) |", "|---|---|---|---|---|",
+                      *(f"| {r['what']} | {r['who']} | {r['precision']} | {r['images_per_s']:,.0f} | {r['peak_mb']:,.0f} |"
+                        for r in rows)]) + "\n"
+
+
 @pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
 @pytest.mark.parametrize("which", ["xautodl", "ours"])
 def test_search_step_throughput(which, bf16):
-    g = torch.Generator().manual_seed(1)
-    train = (torch.randn(BATCH, 3, 32, 32, generator=g).cuda(), torch.randint(0, 10, (BATCH,), generator=g).cuda())
-    valid = (torch.randn(BATCH, 3, 32, 32, generator=g).cuda(), torch.randint(0, 10, (BATCH,), generator=g).cuda())
-    step = _ours(bf16) if which == "ours" else _xautodl(bf16)
-    for _ in range(WARMUP):
-        step(train, valid)
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    t = time.perf_counter()
-    for _ in range(STEPS):
-        step(train, valid)
-    torch.cuda.synchronize()
-    seconds = time.perf_counter() - t
-    ROWS.append({"what": f"search step, NB201 DARTS-V1, batch {BATCH}", "who": which, "precision": "bf16" if bf16
-                 else "fp32", "images_per_s": 2 * BATCH * STEPS / seconds,
-                 "peak_mb": torch.cuda.max_memory_allocated() / 2**20})
-    assert seconds > 0
+    row = measure(which, bf16)
+    ROWS.append(row)
+    assert row["images_per_s"] > 0 and row["peak_mb"] > 0
 
 
 def test_evaluation_throughput_and_ddp_equals_the_plain_run(root, protocol, tmp_path):
@@ -107,10 +125,7 @@ def test_zz_print_the_table():
     """Last in this file: the table of everything measured above (name sorts it after the others)."""
     if not ROWS:
         pytest.skip("nothing measured")
-    lines = [f"# GPU throughput on {torch.cuda.get_device_name(0)}", "",
-             "| what | who | precision | images/s | peak memory (MB) |", "|---|---|---|---|---|",
-             *(f"| {r['what']} | {r['who']} | {r['precision']} | {r['images_per_s']:,.0f} | {r['peak_mb']:,.0f} |"
-               for r in ROWS)]
-    Path(os.environ.get("DNAS_GPU_TABLE", "gpu-throughput.md")).write_text("\n".join(lines) + "\n")
-    print("\n" + "\n".join(lines))
+    text = table(ROWS, torch.cuda.get_device_name(0))
+    Path(os.environ.get("DNAS_GPU_TABLE", "gpu-throughput.md")).write_text(text)
+    print("\n" + text)
     (Path(os.environ.get("DNAS_GPU_TABLE", "gpu-throughput.md")).with_suffix(".json")).write_text(json.dumps(ROWS))
