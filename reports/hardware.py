@@ -73,7 +73,13 @@ def read_hardware(path: str | os.PathLike, target: str | None = None) -> Hardwar
                         f"(device/framework/task): {', '.join(targets)}")
     else:
         chosen = targets
-    rows = frame[(frame[keys].astype(str).agg("/".join, axis=1) == chosen[0])] if keys else frame
+    if keys:
+        name = frame[keys[0]].astype(str)
+        for k in keys[1:]:  # column-wise: a row-wise join takes seconds on 187,500 rows
+            name = name + "/" + frame[k].astype(str)
+        rows = frame[name == chosen[0]]
+    else:
+        rows = frame
     index = pd.to_numeric(rows["arch_idx"], errors="coerce")
     bad = rows[index.isna() | (index < 0) | (index >= N_CELLS) | (index != index.round())]
     if len(bad):
