@@ -129,8 +129,6 @@ KEY12 = "cifar10@12/test-accuracy"
 def test_better_than_random_search_at_the_same_time_both_ways(full_tss_store):
     """Seeds at the benchmark's best cell beat random search given 10 simulated minutes (p at its floor,
     1 / C(103, 3)); seeds at its worst cell do not (p = 1). The budget is the method's median seconds."""
-    import math
-
     import benchmarks
     from reports import tables
     from reports.baselines import random_architecture
@@ -142,8 +140,7 @@ def test_better_than_random_search_at_the_same_time_both_ways(full_tss_store):
                               baselines={(bench.version, KEY12): dist}, n_resamples=100)
     rows = frame[frame["row"] == "runs"].set_index("method")
     assert rows.loc["top", "p_beats_random_search_time"] > 0.95 and rows.loc["bottom", "p_beats_random_search_time"] < 0.05
-    assert math.isclose(rows.loc["top", "p_random_search_time"], 1 / math.comb(103, 3)) or \
-        rows.loc["top", "p_random_search_time"] < 1e-4
+    assert rows.loc["top", "p_random_search_time"] < 1e-4  # 3 seeds above every one of 100 searches
     assert rows.loc["bottom", "p_random_search_time"] > 0.9 and (rows["random_search_budget_s"] == 600.0).all()
     assert worst < rows.loc["top", "random_search_time"] < best
     shown = tables.display(frame[frame["row"] == "runs"])

@@ -338,7 +338,7 @@ def test_a_users_styler_tweak_reaches_every_styled_format(results):
     tex = tables.render(frame, "latex", styler=st.apply(
         lambda col: ["bfseries: ;" if i == best else "" for i in col.index], subset=["mean ± std"], axis=0))
     assert tex.count(r"\bfseries") == 1 and _cells_latex(tex)[1:] != []
-    assert 'class="data row0 col0 runs"' in page or "runs" in page.split("<tbody>")[1][:400]
+    assert 'class="data row0 col0 runs"' in page
 
 
 # ---- figures ----------------------------------------------------------------------------------
