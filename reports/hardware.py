@@ -40,14 +40,18 @@ class HardwareTable:
 
 
 def _read(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise DnasError(f"--hardware {path}: no such file; give an HW-NAS-Bench-style table (parquet or CSV)")
+    """The table, through the importer's reader (CSV, parquet or JSON), its errors said as --hardware's."""
+    from benchmarks.importer import read_table
+    from suite.errors import FormatError, MissingFileError
+
     try:
-        return pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    except Exception as exc:  # a damaged or foreign file: name it, and what it should be
-        raise DnasError(f"--hardware {path}: cannot be read as {'CSV' if path.suffix.lower() == '.csv' else 'parquet'} "
-                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); give an "
-                        "HW-NAS-Bench-style table") from None
+        return read_table(path)
+    except MissingFileError:
+        raise DnasError(f"--hardware {path}: no such file; give an HW-NAS-Bench-style table (parquet or CSV)") from None
+    except FormatError as exc:
+        kind = "CSV" if path.suffix.lower() == ".csv" else "parquet"
+        raise DnasError(f"--hardware {path}: cannot be read as {kind} ({exc}); give an HW-NAS-Bench-style table") \
+            from None
 
 
 def read_hardware(path: str | os.PathLike, target: str | None = None) -> HardwareTable:
