@@ -383,7 +383,7 @@ def write_report(paths: Sequence[str | os.PathLike] | Results, out: str | os.Pat
     the whole report is written into a hidden folder in ``out`` and moved into place when complete, with
     a marker (``MARKER``) that makes ``out`` recognisably this command's output for the next report."""
     out = check_out_dir(out, force=force, forceable=forceable)
-    load_template(template)  # a bad template fails before any work
+    page_template = load_template(template)  # a bad template fails before any work
     results = paths if isinstance(paths, Results) else load(*paths)
     if hardware is not None:
         from .hardware import add_hardware
@@ -391,7 +391,7 @@ def write_report(paths: Sequence[str | os.PathLike] | Results, out: str | os.Pat
         results = Results(add_hardware(results.runs, hardware), results.epochs)
     with _staged(out, force=force, forceable=forceable) as stage:
         page = _render(results, stage, title=title, notes=notes, sections=sections, metrics=metrics,
-                       n_resamples=n_resamples, hardware=hardware, template=template)
+                       n_resamples=n_resamples, hardware=hardware, template=page_template)
         _write_page(stage / "report.html", page)
     return out / "report.html"
 
@@ -406,7 +406,7 @@ def _write_page(path: Path, page: str) -> None:
 
 def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[str], sections: Sequence[Section],
             metrics: Sequence[str] | None, n_resamples: int, hardware: Any = None,
-            template: str | os.PathLike | None = None) -> str:
+            template: Any = None) -> str:
     """Write the tables and figures into ``out`` and return the page that shows them."""
     from suite.io import atomic_path
 
@@ -434,7 +434,7 @@ def _render(results: Results, out: Path, *, title: str | None, notes: Sequence[s
     header = _header(runs, title, notes, sections)
     body = [*_comparison(frame, n_resamples), *_targets(runs, epochs, optimum, out), *_pairwise(pair),
             *_figures(saved, hardware), *_appendix(runs, references, sections)]
-    return render_page(template, title, header, body)
+    return render_page(template if template is not None else load_template(), title, header, body)
 
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -463,8 +463,8 @@ def load_template(template: str | os.PathLike | None = None) -> Any:
         raise DnasError(f"--template {path} is not UTF-8 text; give a Jinja2 template") from None
 
 
-def render_page(template: str | os.PathLike | None, title: str, header: Sequence[str], body: Sequence[str]) -> str:
-    """The page from the Jinja2 template (``load_template``): ``header`` and the sections of ``body`` (each
+def render_page(template: Any, title: str, header: Sequence[str], body: Sequence[str]) -> str:
+    """The page from a compiled Jinja2 template (``load_template``): ``header`` and the sections of ``body`` (each
     begins with its ``<h2 id=...>``) are trusted HTML; the title is escaped by the template engine."""
     import re
 
@@ -479,11 +479,11 @@ def render_page(template: str | os.PathLike | None, title: str, header: Sequence
         if m:
             sections.append({"id": m.group(1), "title": html.unescape(m.group(2)), "html": Markup(chunk.rstrip("\n"))})
     try:
-        return load_template(template).render(
+        return template.render(
             title=title, csp=Markup(CSP), css=Markup(CSS), header=Markup("\n".join(header)), sections=sections,
             nav=[{"id": x["id"], "title": x["title"]} for x in sections])
     except jinja2.UndefinedError as exc:
-        raise DnasError(f"--template {template}: {exc.message}; the page gives title, csp, css, header, sections "
+        raise DnasError(f"--template {template.filename}: {exc.message}; the page gives title, csp, css, header, sections "
                         "(id, title, html) and nav (id, title)") from None
 
 
