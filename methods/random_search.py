@@ -36,10 +36,13 @@ class RandomSearch(Method):
     def build_network(self, num_classes: int, in_channels: int) -> nn.Module:
         return nn.Module()  # nothing is trained
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.lookup: Callable[[Any], dict[str, float]] | None = None  # bind_lookup sets the run's
+        self.best = -math.inf  # the incumbent's select value
+        super().__init__(*args, **kwargs)
+
     def make_optimizers(self) -> tuple[Any, Any]:
-        self.lookup: Callable[[Any], dict[str, float]] | None = None
-        self.best = -math.inf
-        return None, None
+        return None, None  # nothing is trained
 
     def bind_lookup(self, lookup: Callable[[Any], dict[str, float]] | None) -> None:
         self.lookup = lookup
