@@ -244,9 +244,9 @@ def anytime(epochs: pd.DataFrame, runs: pd.DataFrame, column: str, baselines: An
                 ax.plot(mean["cost"], mean[column], color=c, marker="o", markersize=2.5,
                         label=f"{method} (n={g['path'].nunique()})")
                 if baselines is not None:
-                    g = g.assign(rs=[random_search_best(baselines.values, int(k),
-                                                        higher_is_better=baselines.higher_is_better)
-                                     for k in g["lookups"]])
+                    best = {k: random_search_best(baselines.values, k, higher_is_better=baselines.higher_is_better)
+                            for k in g["lookups"].astype(int).unique()}  # one sort of the table per k, not per row
+                    g = g.assign(rs=g["lookups"].astype(int).map(best))
                     rs = g.groupby("epoch")[["cost", "rs"]].mean()
                     ax.plot(rs["cost"], rs["rs"], color=c, linestyle="--", linewidth=1,
                             label=f"random search, as many lookups as {method}")
